@@ -1,0 +1,48 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import type { EventStore } from './eventstore/port.js'
+import type { PolicyBook } from './domain/policy.js'
+import type { Projector } from './projector/projector.js'
+import type { ReadModelStore } from './projector/read-model-store.js'
+import { RecordSubmissionHandler } from './usecases/record-submission.js'
+import { installProblemHandlers } from './http/errors.js'
+import { healthRoutes } from './http/health.js'
+import { personRoutes } from './http/persons.js'
+import { poolRoutes } from './http/pools.js'
+import { submissionRoutes } from './http/submissions.js'
+
+/** What the HTTP app needs; built by `bootstrap.ts`, or by tests directly. */
+export interface AppDeps {
+  store: EventStore
+  storeKind: string
+  readModels: ReadModelStore
+  projector: Projector
+  policies: PolicyBook
+  /** Longest a read waits for `minPosition`, milliseconds. */
+  readWaitMs: number
+  /** Largest request body, bytes. */
+  maxBodyBytes: number
+  /** Fastify logger option: `false` in tests, a pino options object in the service. */
+  logger?: FastifyServerOptions['logger']
+}
+
+/**
+ * Builds the Fastify instance with every route of the `/v1` contract and the problem-details error
+ * handling. Does not listen; `server.ts` does, tests use `inject` or listen on port 0.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.maxBodyBytes,
+  }).withTypeProvider<ZodTypeProvider>()
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  installProblemHandlers(app)
+  await app.register(healthRoutes({ store: deps.store, projector: deps.projector, storeKind: deps.storeKind }))
+  await app.register(submissionRoutes(new RecordSubmissionHandler(deps.store, deps.policies)))
+  await app.register(personRoutes({ store: deps.store, readModels: deps.readModels, projector: deps.projector, readWaitMs: deps.readWaitMs }))
+  await app.register(
+    poolRoutes({ readModels: deps.readModels, projector: deps.projector, readWaitMs: deps.readWaitMs, knownRegions: new Set(deps.policies.regions()) }),
+  )
+  return app
+}

@@ -1,0 +1,177 @@
+import type { Decimal } from 'decimal.js'
+import { formatYuan, sum } from '../money.js'
+import type { Policy } from '../policy.js'
+import type { Scheme } from '../schemes.js'
+import { computeContribution, type SchemeAmounts } from './calculate.js'
+import {
+  CONTRIBUTION_RECORDED,
+  SUBMISSION_RECORDED,
+  type ContributionRecordedData,
+  type ContributionSubmissionRecordedData,
+  type ContributionTotals,
+} from './events.js'
+import { creditKey, type CreditedBy, type PersonContributionState } from './person-state.js'
+import type { RecordSubmission } from './submission.js'
+
+/** A line of the submission that would credit a month already credited. */
+export interface DuplicateMonth {
+  lineIndex: number
+  personId: string
+  scheme: Scheme
+  period: string
+  earlier: CreditedBy
+}
+
+/** A field-level rule violation (HTTP 422). `line` is the 0-based line index when it is about a line. */
+export interface RuleViolation {
+  line?: number
+  field: string
+  message: string
+}
+
+/** What recording a submission decides, given the current state. */
+export type SubmissionDecision =
+  | {
+      outcome: 'record'
+      /** One event per line, in line order, for `person-{personId}`. */
+      lineEvents: { personId: string; type: typeof CONTRIBUTION_RECORDED; data: ContributionRecordedData }[]
+      submissionEvent: { type: typeof SUBMISSION_RECORDED; data: ContributionSubmissionRecordedData }
+    }
+  /** Same submission id, same content: a retry. Answer with what was recorded. */
+  | { outcome: 'already-recorded'; recorded: ContributionSubmissionRecordedData }
+  /** Same submission id, other content. `differences` names the top-level fields that differ. */
+  | { outcome: 'submission-conflict'; recorded: ContributionSubmissionRecordedData; differences: string[] }
+  /** No policy row for the region and period. */
+  | { outcome: 'no-policy'; region: string; period: string }
+  | { outcome: 'rule-violation'; violations: RuleViolation[] }
+  /** Months already credited by another submission. */
+  | { outcome: 'duplicate-months'; duplicates: DuplicateMonth[] }
+
+/** The state `decideSubmission` needs. */
+export interface SubmissionState {
+  /** The recorded submission with this id, if any. */
+  recorded: ContributionSubmissionRecordedData | undefined
+  /** Contribution state of every person named in the lines. Missing persons have no events. */
+  persons: ReadonlyMap<string, PersonContributionState>
+  /** The policy in force for the submission's region and period, if any. */
+  policy: Policy | undefined
+}
+
+/**
+ * Whether an earlier credit of (period, scheme) blocks a new one. Pension, medical, unemployment
+ * and maternity credit one month once whoever the employer (one insured month per person);
+ * work injury only blocks the same employer, since each employer insures its own workers
+ * (a person with two employers is covered by both).
+ */
+function blocks(scheme: Scheme, earlier: CreditedBy, employerId: string): boolean {
+  return scheme === 'work_injury' ? earlier.employerId === employerId : true
+}
+
+/**
+ * Decides a payroll submission: pure, the command and the current state in, events out.
+ *
+ * Checks, in order: an existing submission with this id (retry or conflict), the policy, no person
+ * twice, no month credited twice. Then computes every line (RULES.md §1-2) and the totals.
+ */
+export function decideSubmission(cmd: RecordSubmission, contentHash: string, state: SubmissionState): SubmissionDecision {
+  if (state.recorded) {
+    if (state.recorded.contentHash === contentHash) return { outcome: 'already-recorded', recorded: state.recorded }
+    return { outcome: 'submission-conflict', recorded: state.recorded, differences: differences(cmd, state.recorded) }
+  }
+  const policy = state.policy
+  if (!policy) return { outcome: 'no-policy', region: cmd.region, period: cmd.period }
+
+  const firstLine = new Map<string, number>()
+  const violations: RuleViolation[] = []
+  cmd.lines.forEach((line, i) => {
+    const first = firstLine.get(line.personId)
+    if (first === undefined) firstLine.set(line.personId, i)
+    else violations.push({ line: i, field: 'personId', message: `person already on line ${first} of this submission` })
+  })
+  if (violations.length > 0) return { outcome: 'rule-violation', violations }
+
+  const computed = cmd.lines.map((line) => computeContribution(policy, line.wage, cmd.workInjuryClass))
+
+  const duplicates: DuplicateMonth[] = []
+  cmd.lines.forEach((line, i) => {
+    const person = state.persons.get(line.personId)
+    if (!person) return
+    for (const s of computed[i] ?? []) {
+      const earlier = person.credited.get(creditKey(cmd.period, s.scheme))?.find((c) => blocks(s.scheme, c, cmd.employerId))
+      if (earlier) duplicates.push({ lineIndex: i, personId: line.personId, scheme: s.scheme, period: cmd.period, earlier })
+    }
+  })
+  if (duplicates.length > 0) return { outcome: 'duplicate-months', duplicates }
+
+  const lineEvents = cmd.lines.map((line, i) => ({
+    personId: line.personId,
+    type: CONTRIBUTION_RECORDED,
+    data: {
+      submissionId: cmd.submissionId,
+      lineIndex: i,
+      personId: line.personId,
+      employerId: cmd.employerId,
+      region: cmd.region,
+      period: cmd.period,
+      wage: formatYuan(line.wage),
+      workInjuryClass: cmd.workInjuryClass,
+      policyId: policy.id,
+      policyTableVersion: policy.tableVersion,
+      schemes: (computed[i] ?? []).map(toEventAmounts),
+    },
+  }))
+  const all = computed.flat()
+  const totals: ContributionTotals = {
+    employer: total(all, (s) => s.employer),
+    employee: total(all, (s) => s.employee),
+    individualAccount: total(all, (s) => s.individualAccount),
+    pool: total(all, (s) => s.pool),
+  }
+  return {
+    outcome: 'record',
+    lineEvents,
+    submissionEvent: {
+      type: SUBMISSION_RECORDED,
+      data: {
+        submissionId: cmd.submissionId,
+        contentHash,
+        employerId: cmd.employerId,
+        region: cmd.region,
+        period: cmd.period,
+        workInjuryClass: cmd.workInjuryClass,
+        lineCount: cmd.lines.length,
+        policyId: policy.id,
+        policyTableVersion: policy.tableVersion,
+        totals,
+      },
+    },
+  }
+}
+
+function total(amounts: SchemeAmounts[], pick: (s: SchemeAmounts) => Decimal): string {
+  return formatYuan(sum(amounts.map(pick)))
+}
+
+function toEventAmounts(s: SchemeAmounts) {
+  return {
+    scheme: s.scheme,
+    base: formatYuan(s.base),
+    employerRate: s.employerRate.toString(),
+    employeeRate: s.employeeRate.toString(),
+    employer: formatYuan(s.employer),
+    employee: formatYuan(s.employee),
+    individualAccount: formatYuan(s.individualAccount),
+    pool: formatYuan(s.pool),
+  }
+}
+
+function differences(cmd: RecordSubmission, recorded: ContributionSubmissionRecordedData): string[] {
+  const out: string[] = []
+  if (cmd.employerId !== recorded.employerId) out.push('employerId')
+  if (cmd.region !== recorded.region) out.push('region')
+  if (cmd.period !== recorded.period) out.push('period')
+  if (cmd.workInjuryClass !== recorded.workInjuryClass) out.push('workInjuryClass')
+  if (cmd.lines.length !== recorded.lineCount) out.push('lines (count)')
+  if (out.length === 0) out.push('lines (persons or wages)')
+  return out
+}

@@ -1,0 +1,57 @@
+import { Decimal } from 'decimal.js'
+
+/**
+ * Money in yuan. Built only from decimal strings (never from a JS number), rounded only through the
+ * named functions below.
+ *
+ * `Yuan` is a decimal.js constructor with 40 significant digits, so sums over a whole ledger
+ * (billions of yuan, two places) never lose a fen before the explicit rounding step.
+ */
+export const Yuan = Decimal.clone({ precision: 40, rounding: Decimal.ROUND_HALF_UP })
+export type Yuan = Decimal
+
+/** `"1234.50"`, `"0.00"`: the wire and event form of an amount (yuan, exactly two places). */
+export const MONEY_PATTERN = /^(0|[1-9]\d*)\.\d{2}$/
+
+/** The zero amount. */
+export const ZERO: Decimal = new Yuan('0')
+
+/**
+ * Parses a decimal string into yuan. Accepts what `Decimal` accepts from a string except
+ * exponents, signs other than a leading `-`, and blanks.
+ * @throws RangeError when `text` is not a plain decimal string.
+ */
+export function yuan(text: string): Decimal {
+  if (!/^-?\d+(\.\d+)?$/.test(text)) throw new RangeError(`not a decimal amount: ${JSON.stringify(text)}`)
+  return new Yuan(text)
+}
+
+/**
+ * Rounds to the fen (0.01 yuan), half away from zero ("round half up" in the regulations' sense:
+ * 0.005 → 0.01). The one rounding rule for contribution amounts (issue #2, §4).
+ */
+export function roundHalfUpToFen(amount: Decimal): Decimal {
+  return amount.toDecimalPlaces(2, Decimal.ROUND_HALF_UP)
+}
+
+/**
+ * Formats an amount for the wire and for events: yuan with exactly two places, e.g. `"1234.50"`.
+ * @throws RangeError when the amount has more than two places (round explicitly first).
+ */
+export function formatYuan(amount: Decimal): string {
+  if (amount.decimalPlaces() > 2) throw new RangeError(`amount ${amount.toString()} has more than two places; round it first`)
+  // Decimal#toFixed (a decimal string operation, not Number#toFixed): pads to two places.
+  return amount.toFixed(2)
+}
+
+/** Sum of amounts (an empty list sums to 0). */
+export function sum(amounts: Iterable<Decimal>): Decimal {
+  let total = ZERO
+  for (const a of amounts) total = total.plus(a)
+  return total
+}
+
+/** Adds two wire amounts (`"1.10"` + `"2.20"` → `"3.30"`); for folds over stored events. */
+export function addYuan(a: string, b: string): string {
+  return formatYuan(new Yuan(a).plus(new Yuan(b)))
+}

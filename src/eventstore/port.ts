@@ -1,0 +1,156 @@
+/**
+ * The event store port: what every adapter (embedded SQLite, KurrentDB) does the same way.
+ *
+ * Conventions (DESIGN.md, "Event store port"):
+ * - Streams are named `category-id` (`person-{personId}`, `submission-{submissionId}`, ...).
+ * - Revisions are 0-based per stream (the first event is revision 0), as in KurrentDB.
+ * - Positions are one global, strictly increasing order over all streams. Inside the service they
+ *   are `bigint`; on the wire and in JSON they are decimal strings.
+ * - Event ids are UUIDs (v7 by default, v5 where a business key must make a retry idempotent).
+ */
+
+/** Expected state of a stream before an append: the stream must not exist, may be in any state,
+ * must exist, or must be exactly at this 0-based revision. */
+export type ExpectedRevision = 'no_stream' | 'any' | 'stream_exists' | bigint
+
+/** Metadata every recorded event carries (plus anything an adapter or later feature adds). */
+export interface EventMetadata {
+  /** ISO 8601 instant with offset, when the event was recorded. */
+  recordedAt?: string
+  /** Who caused it: a user, a payroll system, a CLI operator. */
+  actor?: string
+  correlationId?: string
+  causationId?: string
+  [key: string]: unknown
+}
+
+/** An event to append. `data` must be JSON-serialisable (no bigint, no Decimal: strings). */
+export interface NewEvent<Type extends string = string, Data = unknown> {
+  /** UUID; the adapter assigns a v7 id when absent. */
+  id?: string
+  type: Type
+  data: Data
+  metadata?: EventMetadata
+}
+
+/** An event as the store holds it. */
+export interface RecordedEvent<Type extends string = string, Data = unknown> {
+  id: string
+  stream: string
+  /** 0-based revision within its stream. */
+  revision: bigint
+  /** Global position, strictly increasing over the whole log. */
+  position: bigint
+  type: Type
+  data: Data
+  metadata: EventMetadata
+  /** ISO 8601 instant (UTC, with `Z`) at which the store recorded it. */
+  recordedAt: string
+}
+
+/** Result of an append: the stream's new revision and the log position of the last event written. */
+export interface AppendResult {
+  /** Revision of the stream's last event after the append (the next expected revision). */
+  nextExpectedRevision: bigint
+  /** Position of the last event written (for an empty append: the stream's last event position,
+   * or the log's head when the stream does not exist). */
+  position: bigint
+}
+
+/** One stream's part of a multi-stream append. */
+export interface StreamAppend {
+  stream: string
+  events: NewEvent[]
+  expectedRevision: ExpectedRevision
+}
+
+/** Result of an atomic multi-stream append. */
+export interface AppendManyResult {
+  /** Position of the last event written by the whole append. */
+  position: bigint
+  /** Per stream, in the order given: its revision after the append. */
+  streams: { stream: string; nextExpectedRevision: bigint }[]
+}
+
+export interface ReadStreamOptions {
+  /** First revision to read (inclusive). Default: 0 forwards, the last event backwards. */
+  fromRevision?: bigint
+  direction?: 'forwards' | 'backwards'
+  /** Maximum number of events returned in total. Default: unbounded (read in pages). */
+  maxCount?: number
+}
+
+export interface ReadAllOptions {
+  /** First position to read (inclusive). Default: the start of the log. */
+  fromPosition?: bigint
+  /** Maximum number of events returned in total. Default: unbounded (read in pages). */
+  maxCount?: number
+}
+
+export interface SubscribeAllOptions {
+  /** Resume after this position (exclusive): events at or before it are never delivered.
+   * Absent: from the start of the log. */
+  afterPosition?: bigint
+  /** Only streams whose name starts with one of these prefixes. Absent: every stream. */
+  streamPrefixes?: string[]
+  /** Stops the subscription; the iterator then ends. */
+  signal?: AbortSignal
+}
+
+/**
+ * A catch-up subscription: an async iterable of events in position order, first the history after
+ * `afterPosition`, then live events as they are appended. It ends only when its signal aborts.
+ */
+export type Subscription = AsyncIterable<RecordedEvent>
+
+/** The store's conflict: the stream was not in the expected state. HTTP maps it to 409. */
+export class WrongExpectedRevisionError extends Error {
+  override readonly name = 'WrongExpectedRevisionError'
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedRevision,
+    /** The stream's actual revision, or `no_stream`. */
+    readonly actual: bigint | 'no_stream',
+  ) {
+    super(`stream ${stream}: expected revision ${String(expected)}, actual ${String(actual)}`)
+  }
+}
+
+/** The store cannot be reached or refused for a passing reason. HTTP maps it to 503 + Retry-After. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError'
+  constructor(message: string, readonly retryAfterSeconds = 1, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
+
+/** The event store port. Every adapter passes `test/eventstore/conformance.ts`. */
+export interface EventStore {
+  /**
+   * Appends `events` to `stream` atomically if the stream is in the `expected` state.
+   * @throws WrongExpectedRevisionError when it is not (nothing is written).
+   * @throws StoreUnavailableError when the store cannot be reached.
+   */
+  append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult>
+
+  /**
+   * Appends to several streams atomically: all are written, or none is.
+   * @throws WrongExpectedRevisionError for the first stream not in its expected state.
+   */
+  appendMany(appends: StreamAppend[]): Promise<AppendManyResult>
+
+  /** Reads one stream in revision order (bounded pages). A missing stream yields nothing. */
+  readStream(stream: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>
+
+  /** Reads the whole log in position order (bounded pages). */
+  readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>
+
+  /** Position of the last event in the log, or `null` for an empty log. */
+  headPosition(): Promise<bigint | null>
+
+  /** Catch-up subscription to the whole log: history after `afterPosition`, then live. */
+  subscribeAll(options?: SubscribeAllOptions): Subscription
+
+  /** Releases connections. Pending subscriptions end. */
+  close(): Promise<void>
+}

@@ -1,0 +1,78 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
+import { StoreUnavailableError, WrongExpectedRevisionError } from '../eventstore/port.js'
+import { HttpProblem, boundedErrors, lineOf, type FieldError } from './problem.js'
+
+const PROBLEM_JSON = 'application/problem+json; charset=utf-8'
+
+/** Fastify's own client errors, by code: status, problem kind, title. */
+const FASTIFY_CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported-media-type', 'Unsupported media type'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'malformed-request', 'Invalid Content-Length'],
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'body-too-large', 'Request body too large'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'malformed-json', 'Empty JSON body'],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'malformed-json', 'Malformed JSON'],
+}
+
+/**
+ * Installs the problem-details error and not-found handlers: every error is RFC 9457
+ * `application/problem+json`; validation errors name each field (JSON Pointer, line index);
+ * store conflicts are 409, an unavailable store 503 with Retry-After; anything unexpected is a 500
+ * that is logged and says nothing of its internals.
+ */
+export function installProblemHandlers(app: FastifyInstance): void {
+  app.setNotFoundHandler((request, reply) => {
+    send(reply, request, new HttpProblem(404, 'not-found', 'Not found', `no route ${request.method} ${request.url.split('?')[0]}`))
+  })
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof HttpProblem) return send(reply, request, error)
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const where = error.validationContext ?? 'body'
+      const errors: FieldError[] = error.validation.map((v) => {
+        const pointer = v.instancePath === '/' ? '' : v.instancePath
+        const line = where === 'body' ? lineOf(pointer) : undefined
+        return { pointer: pointer || '/', ...(line !== undefined ? { line } : {}), message: v.message ?? 'invalid', in: where }
+      })
+      return send(
+        reply,
+        request,
+        new HttpProblem(400, 'validation', 'Malformed request', `the request ${where} does not match the contract; see errors[]`, boundedErrors(errors)),
+      )
+    }
+    if (error instanceof WrongExpectedRevisionError) {
+      return send(
+        reply,
+        request,
+        new HttpProblem(409, 'concurrency-conflict', 'Concurrent change', 'another request changed the same records at the same time; retry the request', {
+          stream: error.stream,
+        }),
+      )
+    }
+    if (error instanceof StoreUnavailableError) {
+      request.log.warn({ err: error }, 'store unavailable')
+      return send(
+        reply,
+        request,
+        new HttpProblem(503, 'store-unavailable', 'Store unavailable', 'the event store is unavailable; nothing was recorded; retry later', {}, {
+          'retry-after': String(error.retryAfterSeconds),
+        }),
+      )
+    }
+    const known = error.code ? FASTIFY_CLIENT_ERRORS[error.code] : undefined
+    if (known) return send(reply, request, new HttpProblem(known[0], known[1], known[2], error.message))
+    if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      return send(reply, request, new HttpProblem(error.statusCode, 'client-error', 'Bad request', error.message))
+    }
+    request.log.error({ err: error }, 'unhandled error')
+    return send(reply, request, new HttpProblem(500, 'internal', 'Internal error', 'an unexpected error occurred; it has been logged'))
+  })
+}
+
+function send(reply: FastifyReply, request: FastifyRequest, problem: HttpProblem) {
+  for (const [k, v] of Object.entries(problem.headers)) reply.header(k, v)
+  return reply
+    .code(problem.status)
+    .type(PROBLEM_JSON)
+    .send(JSON.stringify(problem.toProblem(request.url.split('?')[0])))
+}

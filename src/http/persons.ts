@@ -1,0 +1,88 @@
+import { z } from 'zod'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import type { EventStore, RecordedEvent } from '../eventstore/port.js'
+import { personStream } from '../domain/contribution/events.js'
+import { SCHEMES } from '../domain/schemes.js'
+import { personBalances, type PersonBalancesDoc } from '../../projections/index.js'
+import type { ReadModelStore } from '../projector/read-model-store.js'
+import type { Projector } from '../projector/projector.js'
+import { HttpProblem } from './problem.js'
+import { readPosition } from './read-position.js'
+import { CitizenId, PositionString, ReadQuery } from './schemas.js'
+
+/** Most events one `GET /v1/persons/{id}/events` answers (about 80 years of monthly lines). */
+export const MAX_EVENTS_PER_PAGE = 1_000
+
+export interface PersonRoutesDeps {
+  store: EventStore
+  readModels: ReadModelStore
+  projector: Projector
+  readWaitMs: number
+}
+
+const notFound = (personId: string) =>
+  new HttpProblem(404, 'person-not-found', 'No events for this person', `the ledger has no events for person ${personId}`)
+
+/** Routes of the `persons` resource: balances (from the projection) and events (from the log). */
+export const personRoutes =
+  (deps: PersonRoutesDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const params = z.strictObject({ personId: CitizenId })
+
+    app.get('/v1/persons/:personId/balances', { schema: { params, querystring: ReadQuery } }, async (request) => {
+      const position = await readPosition(deps.projector, request.query.minPosition, deps.readWaitMs)
+      const doc = deps.readModels.getDocument<PersonBalancesDoc>(personBalances.name, request.params.personId)
+      if (!doc) throw notFound(request.params.personId)
+      const schemes = Object.fromEntries(
+        SCHEMES.map((s) => {
+          const b = doc.schemes[s]
+          return [
+            s,
+            {
+              individualAccount: b.individualAccount,
+              employerContributed: b.employerContributed,
+              employeeContributed: b.employeeContributed,
+              months: b.periods.length,
+              regions: b.regions,
+            },
+          ]
+        }),
+      )
+      return { personId: doc.personId, position, schemes }
+    })
+
+    app.get(
+      '/v1/persons/:personId/events',
+      {
+        schema: {
+          params,
+          querystring: z.strictObject({
+            fromRevision: PositionString.optional(),
+            limit: z.coerce.number().int().min(1).max(MAX_EVENTS_PER_PAGE).default(MAX_EVENTS_PER_PAGE),
+          }),
+        },
+      },
+      async (request) => {
+        const { personId } = request.params
+        const { limit } = request.query
+        const fromRevision = BigInt(request.query.fromRevision ?? '0')
+        const events: RecordedEvent[] = []
+        for await (const e of deps.store.readStream(personStream(personId), { fromRevision, maxCount: limit + 1 })) events.push(e)
+        if (events.length === 0 && fromRevision === 0n) throw notFound(personId)
+        const page = events.slice(0, limit)
+        const next = events[limit]
+        return {
+          personId,
+          events: page.map((e) => ({
+            id: e.id,
+            type: e.type,
+            revision: e.revision.toString(),
+            position: e.position.toString(),
+            recordedAt: e.recordedAt,
+            data: e.data,
+          })),
+          ...(next ? { nextRevision: next.revision.toString() } : {}),
+        }
+      },
+    )
+  }

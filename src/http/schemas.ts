@@ -1,0 +1,55 @@
+import { z } from 'zod'
+import { validateCitizenId, validateUscc } from '../domain/ids.js'
+import { PERIOD_PATTERN } from '../domain/period.js'
+import { MAX_LINES_PER_SUBMISSION, SUBMISSION_ID_PATTERN } from '../domain/contribution/submission.js'
+
+/**
+ * Zod schemas of the HTTP contract (issue #2). What fails here is malformed (400); what passes here
+ * and breaks a ledger rule is refused later (409 / 422).
+ */
+
+/** 18-character citizen identity number, check character verified (GB 11643-1999). */
+export const CitizenId = z.string().superRefine((id, ctx) => {
+  const v = validateCitizenId(id)
+  if (!v.ok) ctx.addIssue({ code: 'custom', message: `not a valid citizen identity number: ${v.reason}` })
+})
+
+/** 18-character unified social credit code, check character verified (GB 32100-2015). */
+export const EmployerId = z.string().superRefine((id, ctx) => {
+  const v = validateUscc(id)
+  if (!v.ok) ctx.addIssue({ code: 'custom', message: `not a valid unified social credit code: ${v.reason}` })
+})
+
+/** GB/T 2260 administrative division code of a pooling region. */
+export const Region = z.string().regex(/^\d{6}$/, 'a 6-digit administrative division code (GB/T 2260), e.g. "310000"')
+
+export const Period = z.string().regex(PERIOD_PATTERN, 'a contribution period YYYY-MM with month 01-12')
+
+/**
+ * A monthly contribution wage: a decimal string in yuan, > 0, at most 99999999.99, at most two
+ * places, no exponent, no sign, no leading zeros.
+ */
+export const Wage = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,7})(\.\d{1,2})?$/, 'a decimal string in yuan with at most two places and at most 99999999.99, e.g. "8500.00"')
+  .refine((w) => /[1-9]/.test(w), 'must be greater than 0')
+
+/** Body of `POST /v1/contribution-submissions`. */
+export const SubmissionBody = z.strictObject({
+  submissionId: z.string().regex(SUBMISSION_ID_PATTERN, '1 to 64 characters from A-Z a-z 0-9 . _ -'),
+  employerId: EmployerId,
+  region: Region,
+  period: Period,
+  workInjuryClass: z.number().int().min(1).max(8).default(1),
+  lines: z
+    .array(z.strictObject({ personId: CitizenId, wage: Wage }))
+    .min(1, 'at least one line')
+    .max(MAX_LINES_PER_SUBMISSION, `at most ${MAX_LINES_PER_SUBMISSION} lines`),
+})
+export type SubmissionBody = z.infer<typeof SubmissionBody>
+
+/** A log position on the wire: a decimal string. */
+export const PositionString = z.string().regex(/^\d{1,20}$/, 'a log position, a decimal string')
+
+/** `?minPosition=`: wait (bounded) until the projections have reached this position. */
+export const ReadQuery = z.strictObject({ minPosition: PositionString.optional() })

@@ -1,0 +1,80 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { yuan } from '../domain/money.js'
+import type { WorkInjuryClass } from '../domain/schemes.js'
+import type { RecordSubmissionHandler, RecordSubmissionResult } from '../usecases/record-submission.js'
+import { HttpProblem, boundedErrors } from './problem.js'
+import { SubmissionBody } from './schemas.js'
+
+/** Routes of the `contribution-submissions` resource. */
+export const submissionRoutes =
+  (handler: RecordSubmissionHandler): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post('/v1/contribution-submissions', { schema: { body: SubmissionBody } }, async (request, reply) => {
+      const body = request.body
+      const result = await handler.handle(
+        {
+          submissionId: body.submissionId,
+          employerId: body.employerId,
+          region: body.region,
+          period: body.period,
+          workInjuryClass: body.workInjuryClass as WorkInjuryClass,
+          lines: body.lines.map((l) => ({ personId: l.personId, wage: yuan(l.wage) })),
+        },
+        { actor: request.headers['x-actor']?.toString() ?? 'anonymous', correlationId: request.id },
+      )
+      if (result.kind === 'refused') throw refusal(result.decision)
+      const r = result.receipt
+      return reply.code(r.status === 'recorded' ? 201 : 200).send({
+        submissionId: r.submissionId,
+        status: r.status,
+        position: r.position.toString(),
+        lineCount: r.lineCount,
+        totals: r.totals,
+      })
+    })
+  }
+
+/** Turns a refusing decision into its problem (409 / 422). */
+function refusal(decision: Extract<RecordSubmissionResult, { kind: 'refused' }>['decision']): HttpProblem {
+  switch (decision.outcome) {
+    case 'submission-conflict':
+      return new HttpProblem(
+        409,
+        'submission-exists-with-different-content',
+        'Submission id already used for other content',
+        `submission ${decision.recorded.submissionId} was recorded with other content (differs in: ${decision.differences.join(', ')})`,
+        { submissionId: decision.recorded.submissionId, differences: decision.differences },
+      )
+    case 'no-policy':
+      return new HttpProblem(
+        422,
+        'no-policy',
+        'No contribution policy for this region and period',
+        `the policy table has no row for region ${decision.region} in period ${decision.period}`,
+        { errors: [{ pointer: '/region', message: `no policy for region ${decision.region} in period ${decision.period}` }] },
+      )
+    case 'rule-violation':
+      return new HttpProblem(422, 'rule-violation', 'Submission breaks a ledger rule', 'see errors[]', {
+        ...boundedErrors(decision.violations.map((v) => ({ pointer: `/lines/${v.line}/${v.field}`, line: v.line, message: v.message }))),
+      })
+    case 'duplicate-months': {
+      const earlier = [...new Set(decision.duplicates.map((d) => d.earlier.submissionId))]
+      return new HttpProblem(
+        409,
+        'month-already-credited',
+        'Month already credited',
+        `${decision.duplicates.length} line-scheme(s) already credited for ${decision.duplicates[0]?.period} by submission(s) ${earlier.join(', ')}; nothing was recorded`,
+        {
+          earlierSubmissions: earlier,
+          ...boundedErrors(
+            decision.duplicates.map((d) => ({
+              pointer: `/lines/${d.lineIndex}/personId`,
+              line: d.lineIndex,
+              message: `${d.scheme} for ${d.period} already credited by submission ${d.earlier.submissionId} (line ${d.earlier.lineIndex})`,
+            })),
+          ),
+        },
+      )
+    }
+  }
+}

@@ -1,0 +1,182 @@
+import type { EventStore, RecordedEvent } from '../eventstore/port.js'
+import type { DocumentProjection } from '../../projections/projection.js'
+import type { DocumentChanges, ReadModelStore } from './read-model-store.js'
+
+/** Minimal logger shape (pino's). */
+export interface ProjectorLogger {
+  info(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+export interface ProjectorOptions {
+  store: EventStore
+  readModels: ReadModelStore
+  projections: readonly DocumentProjection<unknown>[]
+  /** Checkpoint row name. Default `main`. */
+  checkpointName?: string
+  /** Most events folded into one read-model transaction. Default 500. */
+  maxBatchEvents?: number
+  /** How long a partial batch waits for more events before it is written, milliseconds. Default 5. */
+  flushAfterMs?: number
+  /** First pause after a failed subscription, milliseconds; doubles up to maxBackoffMs. Default 100. */
+  initialBackoffMs?: number
+  /** Longest pause between two subscription attempts, milliseconds. Default 5,000. */
+  maxBackoffMs?: number
+  logger?: ProjectorLogger
+  /** Fault injection for crash tests: runs inside the batch transaction, between the read-model
+   * write and the checkpoint write. Never set in production. */
+  beforeCheckpoint?: () => void
+}
+
+const TIMED_OUT = Symbol('timed out')
+
+/**
+ * Runs the projections: a catch-up subscription to the whole log from the stored checkpoint, events
+ * folded in batches, each batch's documents and the new checkpoint written in one SQLite
+ * transaction. An event at or before the checkpoint is never applied again; a failed batch is not
+ * committed and the subscription resumes from the checkpoint after a bounded backoff.
+ */
+export class Projector {
+  private readonly name: string
+  private readonly maxBatchEvents: number
+  private readonly flushAfterMs: number
+  private readonly initialBackoffMs: number
+  private readonly maxBackoffMs: number
+  private current: bigint | null
+  private abort = new AbortController()
+  private loop: Promise<void> | undefined
+  private waiters = new Set<{ min: bigint; resolve: () => void }>()
+
+  constructor(private readonly options: ProjectorOptions) {
+    this.name = options.checkpointName ?? 'main'
+    this.maxBatchEvents = options.maxBatchEvents ?? 500
+    this.flushAfterMs = options.flushAfterMs ?? 5
+    this.initialBackoffMs = options.initialBackoffMs ?? 100
+    this.maxBackoffMs = options.maxBackoffMs ?? 5_000
+    this.current = options.readModels.getCheckpoint(this.name)
+  }
+
+  /** Position of the last event applied (the checkpoint), or `null` before the first. */
+  get position(): bigint | null {
+    return this.current
+  }
+
+  /** Starts the subscription loop in the background. Idempotent. */
+  start(): void {
+    this.loop ??= this.run()
+  }
+
+  /** Stops the loop and waits for it to end (a batch in flight is committed or not at all). */
+  async stop(): Promise<void> {
+    this.abort.abort()
+    await this.loop
+    for (const w of this.waiters) w.resolve()
+    this.waiters.clear()
+  }
+
+  /**
+   * Waits until the projections have applied `min`, at most `waitMs` milliseconds.
+   * Resolves with the position reached (which may still be below `min` after the wait).
+   */
+  async waitForPosition(min: bigint, waitMs: number): Promise<bigint | null> {
+    if (this.reached(min) || waitMs <= 0) return this.current
+    await new Promise<void>((resolve) => {
+      const waiter = { min, resolve: () => done() }
+      const timer = setTimeout(() => done(), waitMs)
+      const done = () => {
+        clearTimeout(timer)
+        this.waiters.delete(waiter)
+        resolve()
+      }
+      this.waiters.add(waiter)
+    })
+    return this.current
+  }
+
+  private reached(min: bigint): boolean {
+    return this.current !== null && this.current >= min
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal
+    let backoffMs = this.initialBackoffMs
+    while (!signal.aborted) {
+      try {
+        await this.consume(signal)
+        backoffMs = this.initialBackoffMs
+      } catch (err) {
+        if (signal.aborted) break
+        this.options.logger?.error({ err, position: this.current?.toString() ?? null, backoffMs }, 'projector failed; resubscribing from checkpoint')
+        await sleep(backoffMs, signal)
+        backoffMs = Math.min(backoffMs * 2, this.maxBackoffMs)
+      }
+    }
+  }
+
+  /** One subscription: reads, batches and commits until the subscription ends or fails. */
+  private async consume(signal: AbortSignal): Promise<void> {
+    const subscription = this.options.store.subscribeAll({ ...(this.current !== null ? { afterPosition: this.current } : {}), signal })
+    const iterator = subscription[Symbol.asyncIterator]()
+    const batch: RecordedEvent[] = []
+    let pending = iterator.next()
+    try {
+      for (;;) {
+        const next = batch.length === 0 ? await pending : await raceTimeout(pending, this.flushAfterMs)
+        if (next === TIMED_OUT) {
+          this.commit(batch.splice(0))
+          continue
+        }
+        if (next.done) break
+        batch.push(next.value)
+        pending = iterator.next()
+        if (batch.length >= this.maxBatchEvents) this.commit(batch.splice(0))
+      }
+      this.commit(batch.splice(0))
+    } finally {
+      await iterator.return?.()
+    }
+  }
+
+  /** Folds a batch and writes documents + checkpoint in one transaction. */
+  private commit(events: RecordedEvent[]): void {
+    const fresh = events.filter((e) => this.current === null || e.position > this.current)
+    const last = fresh.at(-1)
+    if (!last) return
+    const changes: DocumentChanges = new Map()
+    for (const event of fresh) {
+      for (const projection of this.options.projections) {
+        for (const key of projection.keysOf(event)) {
+          let docs = changes.get(projection.name)
+          if (!docs) changes.set(projection.name, (docs = new Map()))
+          const doc = docs.has(key) ? docs.get(key) : (this.options.readModels.getDocument(projection.name, key) ?? projection.initial(key))
+          docs.set(key, projection.evolve(doc, event, key))
+        }
+      }
+    }
+    this.options.readModels.commitBatch(this.name, changes, last.position, this.options.beforeCheckpoint)
+    this.current = last.position
+    for (const w of this.waiters) if (w.min <= last.position) w.resolve()
+  }
+}
+
+async function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), ms)))
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done() {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

@@ -1,0 +1,125 @@
+import {
+  WrongExpectedRevisionError,
+  type EventMetadata,
+  type EventStore,
+  type ExpectedRevision,
+  type StreamAppend,
+} from '../eventstore/port.js'
+import { decideSubmission, type SubmissionDecision } from '../domain/contribution/decide.js'
+import {
+  SUBMISSION_RECORDED,
+  personStream,
+  submissionStream,
+  type ContributionSubmissionRecordedData,
+  type ContributionTotals,
+} from '../domain/contribution/events.js'
+import { evolvePerson, initialPersonState, type PersonContributionState } from '../domain/contribution/person-state.js'
+import { submissionContentHash, type RecordSubmission } from '../domain/contribution/submission.js'
+import type { PolicyBook } from '../domain/policy.js'
+
+/** How often a submission is decided again after losing a race on a stream's revision. */
+export const MAX_APPEND_ATTEMPTS = 10
+/** Upper bound of the random pause between two attempts, milliseconds. */
+export const RETRY_JITTER_MAX_MS = 20
+
+/** A recorded (or already recorded) submission, as HTTP answers it. */
+export interface SubmissionReceipt {
+  status: 'recorded' | 'already-recorded'
+  submissionId: string
+  /** Log position of the submission's event (the last event of its atomic append). */
+  position: bigint
+  lineCount: number
+  totals: ContributionTotals
+}
+
+/** The use case's answer: a receipt, or the decision that refused the submission. */
+export type RecordSubmissionResult =
+  | { kind: 'receipt'; receipt: SubmissionReceipt }
+  | { kind: 'refused'; decision: Exclude<SubmissionDecision, { outcome: 'record' | 'already-recorded' }> }
+
+/** I/O around `decideSubmission`: reads the streams it needs, appends its events atomically. */
+export class RecordSubmissionHandler {
+  constructor(
+    private readonly store: EventStore,
+    private readonly policies: PolicyBook,
+  ) {}
+
+  /**
+   * Records a payroll submission: the submission marker on `submission-{id}` (expected `no_stream`)
+   * and one event per line on `person-{personId}` (each at the revision it was decided on), all in
+   * one atomic append. Losing a race on any stream decides again from fresh state, at most
+   * MAX_APPEND_ATTEMPTS times.
+   * @throws WrongExpectedRevisionError when every attempt lost its race (HTTP 409, retryable).
+   * @throws StoreUnavailableError from the store (HTTP 503).
+   */
+  async handle(cmd: RecordSubmission, metadata: EventMetadata = {}): Promise<RecordSubmissionResult> {
+    const contentHash = submissionContentHash(cmd)
+    for (let attempt = 1; ; attempt++) {
+      const recorded = await this.readSubmission(cmd.submissionId)
+      const persons = new Map<string, PersonContributionState>()
+      const revisions = new Map<string, ExpectedRevision>()
+      if (!recorded) {
+        for (const line of cmd.lines) {
+          const { state, revision } = await this.readPerson(line.personId)
+          persons.set(line.personId, state)
+          revisions.set(line.personId, revision)
+        }
+      }
+      const decision = decideSubmission(cmd, contentHash, {
+        recorded: recorded?.data,
+        persons,
+        policy: this.policies.find(cmd.region, cmd.period),
+      })
+      switch (decision.outcome) {
+        case 'already-recorded':
+          return { kind: 'receipt', receipt: receipt('already-recorded', decision.recorded, recorded!.position) }
+        case 'record':
+          break
+        default:
+          return { kind: 'refused', decision }
+      }
+      const appends: StreamAppend[] = decision.lineEvents.map((e) => ({
+        stream: personStream(e.personId),
+        events: [{ type: e.type, data: e.data, metadata }],
+        expectedRevision: revisions.get(e.personId) ?? 'no_stream',
+      }))
+      // The submission marker goes last: its position is the append's position, and on a store
+      // without multi-stream transactions it is what makes a retry see the submission as complete.
+      appends.push({
+        stream: submissionStream(cmd.submissionId),
+        events: [{ type: decision.submissionEvent.type, data: decision.submissionEvent.data, metadata }],
+        expectedRevision: 'no_stream',
+      })
+      try {
+        const result = await this.store.appendMany(appends)
+        return { kind: 'receipt', receipt: receipt('recorded', decision.submissionEvent.data, result.position) }
+      } catch (err) {
+        if (!(err instanceof WrongExpectedRevisionError) || attempt >= MAX_APPEND_ATTEMPTS) throw err
+        await pause(Math.floor(Math.random() * RETRY_JITTER_MAX_MS))
+      }
+    }
+  }
+
+  private async readSubmission(submissionId: string): Promise<{ data: ContributionSubmissionRecordedData; position: bigint } | undefined> {
+    for await (const event of this.store.readStream(submissionStream(submissionId), { maxCount: 1 })) {
+      if (event.type === SUBMISSION_RECORDED) return { data: event.data as ContributionSubmissionRecordedData, position: event.position }
+    }
+    return undefined
+  }
+
+  private async readPerson(personId: string): Promise<{ state: PersonContributionState; revision: ExpectedRevision }> {
+    const state = initialPersonState()
+    let revision: ExpectedRevision = 'no_stream'
+    for await (const event of this.store.readStream(personStream(personId))) {
+      evolvePerson(state, event)
+      revision = event.revision
+    }
+    return { state, revision }
+  }
+}
+
+function receipt(status: SubmissionReceipt['status'], data: ContributionSubmissionRecordedData, position: bigint): SubmissionReceipt {
+  return { status, submissionId: data.submissionId, position, lineCount: data.lineCount, totals: data.totals }
+}
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
