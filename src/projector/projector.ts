@@ -115,7 +115,15 @@ export class Projector {
 
   /** One subscription: reads, batches and commits until the subscription ends or fails. */
   private async consume(signal: AbortSignal): Promise<void> {
-    const subscription = this.options.store.subscribeAll({ ...(this.current !== null ? { afterPosition: this.current } : {}), signal })
+    // A subscription of its own, ended when this attempt ends (a pending next() of a live
+    // subscription only settles when the subscription is aborted).
+    const attempt = new AbortController()
+    const stopAttempt = () => attempt.abort()
+    signal.addEventListener('abort', stopAttempt, { once: true })
+    const subscription = this.options.store.subscribeAll({
+      ...(this.current !== null ? { afterPosition: this.current } : {}),
+      signal: attempt.signal,
+    })
     const iterator = subscription[Symbol.asyncIterator]()
     const batch: RecordedEvent[] = []
     let pending = iterator.next()
@@ -133,6 +141,9 @@ export class Projector {
       }
       this.commit(batch.splice(0))
     } finally {
+      signal.removeEventListener('abort', stopAttempt)
+      attempt.abort()
+      await pending.catch(() => undefined)
       await iterator.return?.()
     }
   }
