@@ -37,6 +37,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<ZodTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
+  // JSON only: a text/plain body is 415, not a string for the schema to refuse.
+  app.removeContentTypeParser('text/plain')
   installProblemHandlers(app)
   await app.register(healthRoutes({ store: deps.store, projector: deps.projector, storeKind: deps.storeKind }))
   await app.register(submissionRoutes(new RecordSubmissionHandler(deps.store, deps.policies)))

@@ -29,10 +29,16 @@ export function installProblemHandlers(app: FastifyInstance): void {
     if (error instanceof HttpProblem) return send(reply, request, error)
     if (hasZodFastifySchemaValidationErrors(error)) {
       const where = error.validationContext ?? 'body'
-      const errors: FieldError[] = error.validation.map((v) => {
-        const pointer = v.instancePath === '/' ? '' : v.instancePath
-        const line = where === 'body' ? lineOf(pointer) : undefined
-        return { pointer: pointer || '/', ...(line !== undefined ? { line } : {}), message: v.message ?? 'invalid', in: where }
+      const errors: FieldError[] = error.validation.flatMap((v) => {
+        const at = v.instancePath === '/' ? '' : v.instancePath
+        // An unknown field is named by its own pointer, one error per field.
+        const unknown = v.keyword === 'unrecognized_keys' && Array.isArray(v.params['keys']) ? (v.params['keys'] as string[]) : undefined
+        const pointers = unknown ? unknown.map((k) => `${at}/${k.replaceAll('~', '~0').replaceAll('/', '~1')}`) : [at || '/']
+        return pointers.map((pointer) => {
+          const line = where === 'body' ? lineOf(pointer) : undefined
+          const message = unknown ? `unknown field ${JSON.stringify(pointer.split('/').at(-1))}` : (v.message ?? 'invalid')
+          return { pointer, ...(line !== undefined ? { line } : {}), message, in: where }
+        })
       })
       return send(
         reply,

@@ -57,6 +57,8 @@ export const personRoutes =
         schema: {
           params,
           querystring: z.strictObject({
+            // Accepted like the other reads; events come from the log itself, which is never behind.
+            minPosition: PositionString.optional(),
             fromRevision: PositionString.optional(),
             limit: z.coerce.number().int().min(1).max(MAX_EVENTS_PER_PAGE).default(MAX_EVENTS_PER_PAGE),
           }),

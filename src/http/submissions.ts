@@ -22,7 +22,7 @@ export const submissionRoutes =
         },
         { actor: request.headers['x-actor']?.toString() ?? 'anonymous', correlationId: request.id },
       )
-      if (result.kind === 'refused') throw refusal(result.decision)
+      if (result.kind === 'refused') throw refusal(result.decision, handler)
       const r = result.receipt
       return reply.code(r.status === 'recorded' ? 201 : 200).send({
         submissionId: r.submissionId,
@@ -35,7 +35,7 @@ export const submissionRoutes =
   }
 
 /** Turns a refusing decision into its problem (409 / 422). */
-function refusal(decision: Extract<RecordSubmissionResult, { kind: 'refused' }>['decision']): HttpProblem {
+function refusal(decision: Extract<RecordSubmissionResult, { kind: 'refused' }>['decision'], handler: RecordSubmissionHandler): HttpProblem {
   switch (decision.outcome) {
     case 'submission-conflict':
       return new HttpProblem(
@@ -51,7 +51,13 @@ function refusal(decision: Extract<RecordSubmissionResult, { kind: 'refused' }>[
         'no-policy',
         'No contribution policy for this region and period',
         `the policy table has no row for region ${decision.region} in period ${decision.period}`,
-        { errors: [{ pointer: '/region', message: `no policy for region ${decision.region} in period ${decision.period}` }] },
+        {
+          errors: [
+            handler.regionHasPolicy(decision.region)
+              ? { pointer: '/period', message: `region ${decision.region} has no policy in force for ${decision.period}` }
+              : { pointer: '/region', message: `the policy table has no row for region ${decision.region}` },
+          ],
+        },
       )
     case 'rule-violation':
       return new HttpProblem(422, 'rule-violation', 'Submission breaks a ledger rule', 'see errors[]', {

@@ -16,6 +16,7 @@ import {
 import { evolvePerson, initialPersonState, type PersonContributionState } from '../domain/contribution/person-state.js'
 import { submissionContentHash, type RecordSubmission } from '../domain/contribution/submission.js'
 import type { PolicyBook } from '../domain/policy.js'
+import { KeyedLock } from './keyed-lock.js'
 
 /** How often a submission is decided again after losing a race on a stream's revision. */
 export const MAX_APPEND_ATTEMPTS = 10
@@ -39,20 +40,33 @@ export type RecordSubmissionResult =
 
 /** I/O around `decideSubmission`: reads the streams it needs, appends its events atomically. */
 export class RecordSubmissionHandler {
+  private readonly lock = new KeyedLock()
+
   constructor(
     private readonly store: EventStore,
     private readonly policies: PolicyBook,
   ) {}
 
+  /** Whether the policy table has any row for `region` (to say which field a 422 is about). */
+  regionHasPolicy(region: string): boolean {
+    return this.policies.regions().includes(region)
+  }
+
   /**
    * Records a payroll submission: the submission marker on `submission-{id}` (expected `no_stream`)
    * and one event per line on `person-{personId}` (each at the revision it was decided on), all in
-   * one atomic append. Losing a race on any stream decides again from fresh state, at most
-   * MAX_APPEND_ATTEMPTS times.
+   * one atomic append. Inside this process, submissions naming the same streams are decided one
+   * after the other (KeyedLock); against other processes, losing a race on any stream decides again
+   * from fresh state, at most MAX_APPEND_ATTEMPTS times.
    * @throws WrongExpectedRevisionError when every attempt lost its race (HTTP 409, retryable).
    * @throws StoreUnavailableError from the store (HTTP 503).
    */
   async handle(cmd: RecordSubmission, metadata: EventMetadata = {}): Promise<RecordSubmissionResult> {
+    const streams = [submissionStream(cmd.submissionId), ...cmd.lines.map((l) => personStream(l.personId))]
+    return this.lock.run(streams, () => this.decideAndAppend(cmd, metadata))
+  }
+
+  private async decideAndAppend(cmd: RecordSubmission, metadata: EventMetadata): Promise<RecordSubmissionResult> {
     const contentHash = submissionContentHash(cmd)
     for (let attempt = 1; ; attempt++) {
       const recorded = await this.readSubmission(cmd.submissionId)

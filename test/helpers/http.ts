@@ -1,4 +1,5 @@
 import { citizenIdCheckChar, usccCheckChar } from '../../src/domain/ids.js'
+import { WrongExpectedRevisionError, type EventStore } from '../../src/eventstore/port.js'
 
 /**
  * Helpers for the HTTP tests (test/http/): valid identifiers built from the check-character
@@ -64,4 +65,27 @@ export interface FieldErrorOut {
   pointer: string
   line?: number
   message: string
+}
+
+/**
+ * Makes every `appendMany` of `store` take `ms` milliseconds before it commits, as a networked store
+ * (KurrentDB) or a group commit would. In-process SQLite commits synchronously, so without this the
+ * read-decide-append of one request runs within one macrotask and concurrent requests through
+ * `app.inject` never race on a stream's revision; with it, they read the same revision and race.
+ * Returns a counter of the appends that lost on an expected revision.
+ */
+export function withAppendLatency(store: EventStore, ms: number): { conflicts: number; appends: number } {
+  const stats = { conflicts: 0, appends: 0 }
+  const appendMany = store.appendMany.bind(store)
+  store.appendMany = async (appends) => {
+    stats.appends++
+    await new Promise((resolve) => setTimeout(resolve, ms))
+    try {
+      return await appendMany(appends)
+    } catch (err) {
+      if (err instanceof WrongExpectedRevisionError) stats.conflicts++
+      throw err
+    }
+  }
+  return stats
 }
