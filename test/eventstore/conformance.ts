@@ -19,6 +19,7 @@ import {
   type NewEvent,
   type RecordedEvent,
 } from '../../src/eventstore/port.js'
+import { collect, within } from '../helpers/async.js'
 
 /** Events appended by the multi-page read cases: more than a small test page size (3), so reads
  * cross page boundaries, including a last partial page (10 = 3 + 3 + 3 + 1). */
@@ -65,29 +66,12 @@ function events(n: number, start = 0): NewEvent[] {
   return Array.from({ length: n }, (_, i) => ({ type: 'Tested', data: { n: start + i } }))
 }
 
-async function collect(iterable: AsyncIterable<RecordedEvent>): Promise<RecordedEvent[]> {
-  const out: RecordedEvent[] = []
-  for await (const event of iterable) out.push(event)
-  return out
-}
 
 /** The `data.n` of each event (the events' order as appended by {@link events}). */
 function ns(list: RecordedEvent[]): unknown[] {
   return list.map((e) => (e.data as { n?: unknown }).n)
 }
 
-/** Awaits `promise`, failing with a clear message after `ms`. The timer never outlives the wait. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** Takes the next `n` events of a subscription iterator, each within the step timeout. */
 async function take(

@@ -19,6 +19,7 @@ import {
   type SqliteEventStore,
 } from '../../src/eventstore/sqlite/sqlite-event-store.js'
 import { runEventStoreConformance } from './conformance.js'
+import { collect, within } from '../helpers/async.js'
 
 /** Small page, so the conformance suite's 10-event reads take 4 pages (3 + 3 + 3 + 1). */
 const testPageSize = 3
@@ -37,23 +38,7 @@ function events(n: number, start = 0): NewEvent[] {
   return Array.from({ length: n }, (_, i) => ({ type: 'Tested', data: { n: start + i } }))
 }
 
-async function collect(iterable: AsyncIterable<RecordedEvent>): Promise<RecordedEvent[]> {
-  const out: RecordedEvent[] = []
-  for await (const event of iterable) out.push(event)
-  return out
-}
 
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** Opens a store and closes it when the test `tt` ends. */
 function openFor(tt: Test, options: Parameters<typeof openSqliteEventStore>[0]): SqliteEventStore {

@@ -1,4 +1,5 @@
 import { citizenIdCheckChar, usccCheckChar } from '../../src/domain/ids.js'
+import type { Test } from 'tap'
 import { WrongExpectedRevisionError, type EventStore } from '../../src/eventstore/port.js'
 
 /**
@@ -88,4 +89,18 @@ export function withAppendLatency(store: EventStore, ms: number): { conflicts: n
     }
   }
   return stats
+}
+
+export const PROBLEM_TYPE = /^application\/problem\+json/
+
+/** Asserts `res` is an RFC 9457 problem with the given status, and returns its body. */
+export function problem(t: Test, res: InjectedResponse, status: number, what: string) {
+  t.equal(res.statusCode, status, `${what}: status ${status}`)
+  t.match(String(res.headers['content-type']), PROBLEM_TYPE, `${what}: application/problem+json`)
+  const body = json(res)
+  t.type(body.type, 'string', `${what}: type`)
+  t.type(body.title, 'string', `${what}: title`)
+  t.equal(body.status, status, `${what}: status member`)
+  t.type(body.detail, 'string', `${what}: detail`)
+  return body
 }

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { createTestLedger } from '../helpers/ledger.js'
-import { json, personId, submission, type FieldErrorOut, type InjectedResponse } from '../helpers/http.js'
+import { json, problem, PROBLEM_TYPE, personId, submission, type FieldErrorOut, type InjectedResponse } from '../helpers/http.js'
 
 /**
  * The read side of the HTTP contract (issue #2 §6): person balances, pool balances, person events,
@@ -9,7 +9,6 @@ import { json, personId, submission, type FieldErrorOut, type InjectedResponse }
 
 type App = Awaited<ReturnType<typeof createTestLedger>>['app']
 
-const PROBLEM_TYPE = /^application\/problem\+json/
 const JSON_TYPE = /^application\/json/
 const POSITION = /^\d+$/
 const SCHEMES = ['pension', 'medical', 'unemployment', 'work_injury', 'maternity'] as const
@@ -17,16 +16,6 @@ const SCHEMES = ['pension', 'medical', 'unemployment', 'work_injury', 'maternity
 const get = (app: App, url: string) => app.inject({ method: 'GET', url })
 const post = (app: App, body: unknown) => app.inject({ method: 'POST', url: '/v1/contribution-submissions', payload: body as object })
 
-function problem(t: Test, res: InjectedResponse, status: number, what: string) {
-  t.equal(res.statusCode, status, `${what}: status ${status}`)
-  t.match(String(res.headers['content-type']), PROBLEM_TYPE, `${what}: application/problem+json`)
-  const body = json(res)
-  t.type(body.type, 'string', `${what}: type`)
-  t.type(body.title, 'string', `${what}: title`)
-  t.equal(body.status, status, `${what}: status member`)
-  t.type(body.detail, 'string', `${what}: detail`)
-  return body
-}
 
 t.test('a person with no events is 404; a malformed person id is 400', async (t) => {
   const ledger = await createTestLedger()

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { createTestLedger } from '../helpers/ledger.js'
-import { employerId, json, personId, submission, withAppendLatency, type FieldErrorOut, type InjectedResponse } from '../helpers/http.js'
+import { employerId, json, problem, PROBLEM_TYPE, personId, submission, withAppendLatency, type FieldErrorOut, type InjectedResponse } from '../helpers/http.js'
 
 /**
  * POST /v1/contribution-submissions end to end over `app.inject` (issue #2 §4, §6, §8).
@@ -21,7 +21,6 @@ type Ledger = Awaited<ReturnType<typeof createTestLedger>>
 type App = Ledger['app']
 
 const URL = '/v1/contribution-submissions'
-const PROBLEM_TYPE = /^application\/problem\+json/
 const JSON_TYPE = /^application\/json/
 const POSITION = /^\d+$/
 const SCHEMES = ['pension', 'medical', 'unemployment', 'work_injury', 'maternity'] as const
@@ -45,17 +44,6 @@ const bal = (individualAccount: string, employerContributed: string, employeeCon
 /** A scheme nothing was contributed to (maternity is not in force in any shipped row). */
 const NONE = bal('0.00', '0.00', '0.00', 0, [])
 
-/** Asserts `res` is an RFC 9457 problem with the given status, and returns its body. */
-function problem(t: Test, res: InjectedResponse, status: number, what: string) {
-  t.equal(res.statusCode, status, `${what}: status ${status}`)
-  t.match(String(res.headers['content-type']), PROBLEM_TYPE, `${what}: application/problem+json`)
-  const body = json(res)
-  t.type(body.type, 'string', `${what}: type`)
-  t.type(body.title, 'string', `${what}: title`)
-  t.equal(body.status, status, `${what}: status member`)
-  t.type(body.detail, 'string', `${what}: detail`)
-  return body
-}
 
 /** Number of events in the log. */
 const logLength = async (ledger: Ledger) => (await ledger.allEvents()).length
