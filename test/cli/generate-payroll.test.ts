@@ -181,8 +181,8 @@ t.test('CLI refuses bad options with commander errors', async (t) => {
   }) as typeof process.stderr.write
   try {
     await t.rejects(main(['node', 'generate-payroll', '--seed', 'x']), { code: 'commander.invalidArgument', exitCode: 1 })
-    await t.rejects(main(['node', 'generate-payroll', '--seed', '4294967296']), { exitCode: 1 })
-    await t.rejects(main(['node', 'generate-payroll', '--workers', '1']), { exitCode: 1 })
+    await t.rejects(main(['node', 'generate-payroll', '--seed', '4294967296']), { code: 'commander.invalidArgument', exitCode: 1 })
+    await t.rejects(main(['node', 'generate-payroll', '--workers', '1']), { code: 'commander.invalidArgument', exitCode: 1 })
   } finally {
     process.stderr.write = write
   }

@@ -1,0 +1,28 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+t.test('defaults run the service on the embedded store', async (t) => {
+  t.same(loadConfig({}), {
+    PORT: 3000,
+    HOST: '127.0.0.1',
+    LEDGER_STORE: 'sqlite',
+    LEDGER_SQLITE_PATH: './data/ledger.sqlite',
+    LOG_LEVEL: 'info',
+    LEDGER_READ_WAIT_MS: 2000,
+    LEDGER_MAX_BODY_BYTES: 4194304,
+  })
+  t.equal(loadConfig({ PORT: '' }).PORT, 3000, 'a blank value counts as unset')
+  t.equal(loadConfig({ PORT: '8080', LOG_LEVEL: 'debug' }).PORT, 8080)
+})
+
+t.test('every bad key is named with the reason', async (t) => {
+  const err = t.throws(() => loadConfig({ PORT: '70000', LEDGER_STORE: 'postgres', LOG_LEVEL: 'loud' })) as ConfigError
+  t.type(err, ConfigError)
+  t.match(err.message, /^invalid configuration:/)
+  t.match(err.message, /\n  PORT: /)
+  t.match(err.message, /\n  LEDGER_STORE: /)
+  t.match(err.message, /\n  LOG_LEVEL: /)
+  t.throws(() => loadConfig({ PORT: 'abc' }), /PORT/)
+  t.throws(() => loadConfig({ LEDGER_STORE: 'kurrentdb' }), /LEDGER_KURRENTDB_URL: required when LEDGER_STORE=kurrentdb/)
+  t.throws(() => loadConfig({ LEDGER_KURRENTDB_URL: 'http://x' }), /LEDGER_KURRENTDB_URL/)
+})
