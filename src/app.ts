@@ -5,11 +5,16 @@ import type { PolicyBook } from './domain/policy.js'
 import type { Projector } from './projector/projector.js'
 import type { ReadModelStore } from './projector/read-model-store.js'
 import { RecordSubmissionHandler } from './usecases/record-submission.js'
-import { installProblemHandlers } from './http/errors.js'
+import { frameworkErrorHandler, installProblemHandlers } from './http/errors.js'
+import { installJsonBodyParser } from './http/json-body.js'
 import { healthRoutes } from './http/health.js'
 import { personRoutes } from './http/persons.js'
 import { poolRoutes } from './http/pools.js'
 import { submissionRoutes } from './http/submissions.js'
+
+/** Longest a request (headers and body) may take to arrive, milliseconds: a body shorter than its
+ * Content-Length is answered 408 instead of holding the connection. */
+export const REQUEST_TIMEOUT_MS = 30_000
 
 /** What the HTTP app needs; built by `bootstrap.ts`, or by tests directly. */
 export interface AppDeps {
@@ -34,11 +39,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: deps.maxBodyBytes,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // Errors Fastify raises before routing (a bad URL encoding, an over-long path parameter) are
+    // problem details too.
+    frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<ZodTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   // JSON only: a text/plain body is 415, not a string for the schema to refuse.
   app.removeContentTypeParser('text/plain')
+  installJsonBodyParser(app)
   installProblemHandlers(app)
   await app.register(healthRoutes({ store: deps.store, projector: deps.projector, storeKind: deps.storeKind }))
   await app.register(submissionRoutes(new RecordSubmissionHandler(deps.store, deps.policies)))

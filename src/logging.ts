@@ -1,9 +1,18 @@
 import type { FastifyServerOptions } from 'fastify'
 import { maskCitizenId } from './domain/ids.js'
 
-/** Masks every 18-character citizen identity number in a text (URLs in request logs). */
-export function maskPersonIds(text: string): string {
-  return text.replace(/\b\d{17}[\dXx]\b/g, (id) => maskCitizenId(id))
+/**
+ * Masks every 18-character citizen identity number in a URL for the logs, percent-encoded or not
+ * (any run of 17 digits and a digit or X is masked, wherever it stands).
+ */
+export function maskPersonIds(url: string): string {
+  let text = url
+  try {
+    text = decodeURIComponent(url)
+  } catch {
+    // not valid percent-encoding: mask the raw text
+  }
+  return text.replace(/\d{17}[\dXx]/g, (id) => maskCitizenId(id))
 }
 
 /**

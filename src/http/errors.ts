@@ -12,6 +12,17 @@ const FASTIFY_CLIENT_ERRORS: Record<string, [number, string, string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'body-too-large', 'Request body too large'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'malformed-json', 'Empty JSON body'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'malformed-json', 'Malformed JSON'],
+  FST_ERR_CTP_INVALID_TYPE: [415, 'unsupported-media-type', 'Unsupported media type'],
+}
+
+/**
+ * Fastify's `frameworkErrors` option: errors raised before routing (FST_ERR_BAD_URL,
+ * FST_ERR_MAX_PARAM_LENGTH, ...) answered as problems, without echoing the URL back.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+  const detail = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : error.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid' : 'malformed request'
+  void send(reply, request, new HttpProblem(status, 'malformed-request', 'Malformed request', detail), false)
 }
 
 /**
@@ -36,7 +47,7 @@ export function installProblemHandlers(app: FastifyInstance): void {
         const pointers = unknown ? unknown.map((k) => `${at}/${k.replaceAll('~', '~0').replaceAll('/', '~1')}`) : [at || '/']
         return pointers.map((pointer) => {
           const line = where === 'body' ? lineOf(pointer) : undefined
-          const message = unknown ? `unknown field ${JSON.stringify(pointer.split('/').at(-1))}` : (v.message ?? 'invalid')
+          const message = unknown ? `unknown field ${JSON.stringify(unknown[pointers.indexOf(pointer)])}` : (v.message ?? 'invalid')
           return { pointer, ...(line !== undefined ? { line } : {}), message, in: where }
         })
       })
@@ -75,10 +86,10 @@ export function installProblemHandlers(app: FastifyInstance): void {
   })
 }
 
-function send(reply: FastifyReply, request: FastifyRequest, problem: HttpProblem) {
+function send(reply: FastifyReply, request: FastifyRequest, problem: HttpProblem, withInstance = true) {
   for (const [k, v] of Object.entries(problem.headers)) reply.header(k, v)
   return reply
     .code(problem.status)
     .type(PROBLEM_JSON)
-    .send(JSON.stringify(problem.toProblem(request.url.split('?')[0])))
+    .send(JSON.stringify(problem.toProblem(withInstance ? request.url.split('?')[0] : undefined)))
 }

@@ -8,7 +8,7 @@ import type { ReadModelStore } from '../projector/read-model-store.js'
 import type { Projector } from '../projector/projector.js'
 import { HttpProblem } from './problem.js'
 import { readPosition } from './read-position.js'
-import { CitizenId, PositionString, ReadQuery } from './schemas.js'
+import { CitizenId, Limit, PositionString, ReadQuery } from './schemas.js'
 
 /** Most events one `GET /v1/persons/{id}/events` answers (about 80 years of monthly lines). */
 export const MAX_EVENTS_PER_PAGE = 1_000
@@ -60,17 +60,17 @@ export const personRoutes =
             // Accepted like the other reads; events come from the log itself, which is never behind.
             minPosition: PositionString.optional(),
             fromRevision: PositionString.optional(),
-            limit: z.coerce.number().int().min(1).max(MAX_EVENTS_PER_PAGE).default(MAX_EVENTS_PER_PAGE),
+            limit: Limit(MAX_EVENTS_PER_PAGE),
           }),
         },
       },
       async (request) => {
         const { personId } = request.params
-        const { limit } = request.query
+        const limit = request.query.limit ?? MAX_EVENTS_PER_PAGE
         const fromRevision = BigInt(request.query.fromRevision ?? '0')
         const events: RecordedEvent[] = []
         for await (const e of deps.store.readStream(personStream(personId), { fromRevision, maxCount: limit + 1 })) events.push(e)
-        if (events.length === 0 && fromRevision === 0n) throw notFound(personId)
+        if (events.length === 0 && (fromRevision === 0n || !(await hasEvents(deps.store, personId)))) throw notFound(personId)
         const page = events.slice(0, limit)
         const next = events[limit]
         return {
@@ -88,3 +88,8 @@ export const personRoutes =
       },
     )
   }
+
+async function hasEvents(store: EventStore, personId: string): Promise<boolean> {
+  for await (const _ of store.readStream(personStream(personId), { maxCount: 1 })) return true
+  return false
+}

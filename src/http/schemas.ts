@@ -31,8 +31,10 @@ export const Period = z.string().regex(PERIOD_PATTERN, 'a contribution period YY
  */
 export const Wage = z
   .string()
-  .regex(/^(0|[1-9]\d{0,7})(\.\d{1,2})?$/, 'a decimal string in yuan with at most two places and at most 99999999.99, e.g. "8500.00"')
-  .refine((w) => /[1-9]/.test(w), 'must be greater than 0')
+  .regex(
+    /^(?!0+(\.0+)?$)(0|[1-9]\d{0,7})(\.\d{1,2})?$/,
+    'a decimal string in yuan, greater than 0, at most 99999999.99, with at most two places, e.g. "8500.00"',
+  )
 
 /** Body of `POST /v1/contribution-submissions`. */
 export const SubmissionBody = z.strictObject({
@@ -48,8 +50,26 @@ export const SubmissionBody = z.strictObject({
 })
 export type SubmissionBody = z.infer<typeof SubmissionBody>
 
-/** A log position on the wire: a decimal string. */
-export const PositionString = z.string().regex(/^\d{1,20}$/, 'a log position, a decimal string')
+/** Largest position or revision a store holds (SQLite's and KurrentDB's signed 64-bit range). */
+export const MAX_POSITION = 2n ** 63n - 1n
+
+/** A log position or stream revision on the wire: a decimal string, 0 .. 2^63-1. */
+export const PositionString = z
+  .string()
+  .regex(/^\d{1,19}$/, 'a decimal string of at most 19 digits')
+  .refine((p) => !/^\d{1,19}$/.test(p) || BigInt(p) <= MAX_POSITION, `at most ${MAX_POSITION}`)
+
+/** `?limit=`: a plain decimal count from 1 to `max`. */
+export const Limit = (max: number) =>
+  z
+    .string()
+    .regex(/^[1-9]\d{0,5}$/, `a whole number from 1 to ${max}`)
+    .transform(Number)
+    .refine((n) => n <= max, `at most ${max}`)
+    .optional()
+
+/** `x-actor` header: who is acting (until authentication comes): 1-64 characters, no blanks. */
+export const ACTOR_PATTERN = /^[A-Za-z0-9._@:-]{1,64}$/
 
 /** `?minPosition=`: wait (bounded) until the projections have reached this position. */
 export const ReadQuery = z.strictObject({ minPosition: PositionString.optional() })

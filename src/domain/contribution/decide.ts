@@ -11,7 +11,7 @@ import {
   type ContributionTotals,
 } from './events.js'
 import { creditKey, type CreditedBy, type PersonContributionState } from './person-state.js'
-import type { RecordSubmission } from './submission.js'
+import { submissionLinesHash, type RecordSubmission } from './submission.js'
 
 /** A line of the submission that would credit a month already credited. */
 export interface DuplicateMonth {
@@ -103,6 +103,7 @@ export function decideSubmission(cmd: RecordSubmission, contentHash: string, sta
   })
   if (duplicates.length > 0) return { outcome: 'duplicate-months', duplicates }
 
+  const rateText = new Map<Decimal, string>()
   const lineEvents = cmd.lines.map((line, i) => ({
     personId: line.personId,
     type: CONTRIBUTION_RECORDED,
@@ -117,7 +118,7 @@ export function decideSubmission(cmd: RecordSubmission, contentHash: string, sta
       workInjuryClass: cmd.workInjuryClass,
       policyId: policy.id,
       policyTableVersion: policy.tableVersion,
-      schemes: (computed[i] ?? []).map(toEventAmounts),
+      schemes: (computed[i] ?? []).map((amounts) => toEventAmounts(amounts, rateText)),
     },
   }))
   const all = computed.flat()
@@ -135,6 +136,7 @@ export function decideSubmission(cmd: RecordSubmission, contentHash: string, sta
       data: {
         submissionId: cmd.submissionId,
         contentHash,
+        linesHash: submissionLinesHash(cmd),
         employerId: cmd.employerId,
         region: cmd.region,
         period: cmd.period,
@@ -152,12 +154,19 @@ function total(amounts: SchemeAmounts[], pick: (s: SchemeAmounts) => Decimal): s
   return formatYuan(sum(amounts.map(pick)))
 }
 
-function toEventAmounts(s: SchemeAmounts) {
+/** A scheme's amounts as event data. `rateText` caches each rate's text (the same few Decimal
+ * objects of one policy recur on every line). */
+function toEventAmounts(s: SchemeAmounts, rateText: Map<Decimal, string>) {
+  const text = (rate: Decimal) => {
+    let t = rateText.get(rate)
+    if (t === undefined) rateText.set(rate, (t = rate.toString()))
+    return t
+  }
   return {
     scheme: s.scheme,
     base: formatYuan(s.base),
-    employerRate: s.employerRate.toString(),
-    employeeRate: s.employeeRate.toString(),
+    employerRate: text(s.employerRate),
+    employeeRate: text(s.employeeRate),
     employer: formatYuan(s.employer),
     employee: formatYuan(s.employee),
     individualAccount: formatYuan(s.individualAccount),
@@ -172,6 +181,6 @@ function differences(cmd: RecordSubmission, recorded: ContributionSubmissionReco
   if (cmd.period !== recorded.period) out.push('period')
   if (cmd.workInjuryClass !== recorded.workInjuryClass) out.push('workInjuryClass')
   if (cmd.lines.length !== recorded.lineCount) out.push('lines (count)')
-  if (out.length === 0) out.push('lines (persons or wages)')
+  else if (submissionLinesHash(cmd) !== recorded.linesHash) out.push('lines (persons or wages)')
   return out
 }

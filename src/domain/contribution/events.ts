@@ -55,6 +55,8 @@ export interface ContributionTotals {
 export interface ContributionSubmissionRecordedData {
   submissionId: string
   contentHash: string
+  /** SHA-256 of the lines alone (see submissionLinesHash). */
+  linesHash: string
   employerId: string
   region: string
   period: string

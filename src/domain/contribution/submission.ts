@@ -29,13 +29,23 @@ export interface RecordSubmission {
  * submission; a retry with another hash is a conflict.
  */
 export function submissionContentHash(cmd: RecordSubmission): string {
-  const canonical = canonicalize({
-    submissionId: cmd.submissionId,
-    employerId: cmd.employerId,
-    region: cmd.region,
-    period: cmd.period,
-    workInjuryClass: cmd.workInjuryClass,
-    lines: cmd.lines.map((l) => ({ personId: l.personId, wage: formatYuan(l.wage) })),
-  })
-  return createHash('sha256').update(canonical, 'utf8').digest('hex')
+  return sha256(
+    canonicalize({
+      submissionId: cmd.submissionId,
+      employerId: cmd.employerId,
+      region: cmd.region,
+      period: cmd.period,
+      workInjuryClass: cmd.workInjuryClass,
+      lines: canonicalLines(cmd),
+    }),
+  )
 }
+
+/** SHA-256 (hex) of the lines alone (same canonical form), so a conflict can say whether the lines
+ * differ as well as the other fields. */
+export function submissionLinesHash(cmd: RecordSubmission): string {
+  return sha256(canonicalize(canonicalLines(cmd)))
+}
+
+const canonicalLines = (cmd: RecordSubmission) => cmd.lines.map((l) => ({ personId: l.personId, wage: formatYuan(l.wage) }))
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex')
