@@ -195,7 +195,8 @@ export function generatePayrolls(options: GeneratePayrollOptions): PayrollSubmis
     PAYROLL_PERIODS.forEach((period, p) => {
       if (p > 0) wages = wages.map((fen, i) => nextWage(rand, region, workers[i]!.band, fen))
       submissions.push({
-        submissionId: `PAY-${region.code}-${period}-0001`,
+        // Seed and size in the id: files of another seed or size never collide with these (409).
+        submissionId: `PAY-${region.code}-${period}-S${seed}-W${workersPerRegion}`,
         employerId,
         region: region.code,
         period,

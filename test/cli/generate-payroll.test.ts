@@ -39,7 +39,7 @@ t.test('shape: one submission per (region, period), request-body fields', async 
   )
   for (const s of defaults) {
     t.same(Object.keys(s), ['submissionId', 'employerId', 'region', 'period', 'workInjuryClass', 'lines'])
-    t.equal(s.submissionId, `PAY-${s.region}-${s.period}-0001`)
+    t.equal(s.submissionId, `PAY-${s.region}-${s.period}-S20240701-W300`)
     t.ok(Number.isInteger(s.workInjuryClass) && s.workInjuryClass >= 1 && s.workInjuryClass <= 8)
     t.equal(s.lines.length, 300)
     t.equal(payrollFileName(s), `payroll-${s.region}-${s.period}.json`)
