@@ -169,7 +169,7 @@ t.test('CLI writes one file per submission, byte-identical for the same seed', a
   const first = await readFile(join(dir1, payrollFileName(expected[0]!)), 'utf8')
   t.equal(first, JSON.stringify(expected[0], null, 2) + '\n', 'file = generatePayrolls output')
   t.equal(written.length, 8, 'one summary line per file')
-  t.match(written[0]!, /payroll-310000-2024-07\.json: seed 42, PAY-310000-2024-07-0001, 20 lines, total wages \d+\.\d{2}, 1 below floor, 1 above cap\n$/)
+  t.match(written[0]!, /payroll-310000-2024-07\.json: seed 42, PAY-310000-2024-07-S42-W20, 20 lines, total wages \d+\.\d{2}, 1 below floor, 1 above cap\n$/)
 })
 
 t.test('CLI refuses bad options with commander errors', async (t) => {
