@@ -26,8 +26,14 @@ export interface EventMetadata {
 
 /** An event to append. `data` must be JSON-serialisable (no bigint, no Decimal: strings). */
 export interface NewEvent<Type extends string = string, Data = unknown> {
-  /** UUID; the adapter assigns a v7 id when absent. */
+  /** UUID; the adapter assigns one when absent (v7, or v5 of `idempotencyKey`, see there). */
   id?: string
+  /**
+   * The business key that makes this event unique (e.g. `submission/PAY-1/line/12`). An adapter
+   * whose multi-stream appends are not atomic derives the event id from it (UUID v5), so a retry of
+   * a half-written append writes the same ids; others may ignore it and use v7 ids.
+   */
+  idempotencyKey?: string
   type: Type
   data: Data
   metadata?: EventMetadata

@@ -47,8 +47,8 @@ function refusal(decision: Extract<RecordSubmissionResult, { kind: 'refused' }>[
         409,
         'submission-exists-with-different-content',
         'Submission id already used for other content',
-        `submission ${decision.recorded.submissionId} was recorded with other content (differs in: ${decision.differences.join(', ')})`,
-        { submissionId: decision.recorded.submissionId, differences: decision.differences },
+        `submission ${decision.submissionId} was recorded with other content (differs in: ${decision.differences.join(', ')})`,
+        { submissionId: decision.submissionId, differences: decision.differences },
       )
     case 'no-policy':
       return new HttpProblem(

@@ -100,14 +100,14 @@ export class RecordSubmissionHandler {
       }
       const appends: StreamAppend[] = decision.lineEvents.map((e) => ({
         stream: personStream(e.personId),
-        events: [{ type: e.type, data: e.data, metadata }],
+        events: [{ type: e.type, data: e.data, metadata, idempotencyKey: `submission/${cmd.submissionId}/line/${e.data.lineIndex}` }],
         expectedRevision: revisions.get(e.personId) ?? 'no_stream',
       }))
       // The submission marker goes last: its position is the append's position, and on a store
       // without multi-stream transactions it is what makes a retry see the submission as complete.
       appends.push({
         stream: submissionStream(cmd.submissionId),
-        events: [{ type: decision.submissionEvent.type, data: decision.submissionEvent.data, metadata }],
+        events: [{ type: decision.submissionEvent.type, data: decision.submissionEvent.data, metadata, idempotencyKey: `submission/${cmd.submissionId}` }],
         expectedRevision: 'no_stream',
       })
       try {

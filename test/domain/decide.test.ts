@@ -116,3 +116,27 @@ t.test('a month credited once: any employer for pension/medical/unemployment, sa
   const nextMonth = cmd({ submissionId: 'S4', period: '2024-08', lines: [{ personId: A, wage: yuan('9000.00') }] })
   t.equal(decideSubmission(nextMonth, 'h6', { recorded: undefined, persons: new Map([[A, state]]), policy }).outcome, 'record')
 })
+
+t.test('a retry completes a half-written submission: written lines are skipped, totals cover all', async (t) => {
+  const c = cmd()
+  const full = decideSubmission(c, submissionContentHash(c), { recorded: undefined, persons: new Map(), policy })
+  if (full.outcome !== 'record') throw new Error(full.outcome)
+  // A store without atomic multi-stream appends wrote A's line, then the process died.
+  const aState = evolvePerson(initialPersonState(), full.lineEvents[0]!)
+  const retry = decideSubmission(c, submissionContentHash(c), { recorded: undefined, persons: new Map([[A, aState]]), policy })
+  if (retry.outcome !== 'record') throw new Error(retry.outcome)
+  t.same(retry.lineEvents.map((e) => e.personId), [B], "only B's line is still to write")
+  t.same(retry.submissionEvent.data.totals, full.submissionEvent.data.totals, 'totals over both lines, as the first attempt')
+  t.equal(retry.submissionEvent.data.lineCount, 2)
+
+  // Everything but the marker was written: only the marker is left.
+  const bState = evolvePerson(initialPersonState(), full.lineEvents[1]!)
+  const last = decideSubmission(c, submissionContentHash(c), { recorded: undefined, persons: new Map([[A, aState], [B, bState]]), policy })
+  if (last.outcome !== 'record') throw new Error(last.outcome)
+  t.same(last.lineEvents, [])
+
+  // The same id with another wage for A is not a completion but a conflict.
+  const other = cmd({ lines: [{ personId: A, wage: yuan('9000.00') }, { personId: B, wage: yuan('5000.00') }] })
+  const conflict = decideSubmission(other, submissionContentHash(other), { recorded: undefined, persons: new Map([[A, aState]]), policy })
+  t.same(conflict, { outcome: 'submission-conflict', submissionId: 'S1', differences: ['lines (line 0 was recorded with other content)'] })
+})

@@ -1,5 +1,5 @@
 import type { Decimal } from 'decimal.js'
-import { formatYuan, sum } from '../money.js'
+import { formatYuan, sum, yuan } from '../money.js'
 import type { Policy } from '../policy.js'
 import type { Scheme } from '../schemes.js'
 import { computeContribution, type SchemeAmounts } from './calculate.js'
@@ -9,6 +9,7 @@ import {
   type ContributionRecordedData,
   type ContributionSubmissionRecordedData,
   type ContributionTotals,
+  type SchemeContribution,
 } from './events.js'
 import { creditKey, type CreditedBy, type PersonContributionState } from './person-state.js'
 import { submissionLinesHash, type RecordSubmission } from './submission.js'
@@ -39,8 +40,8 @@ export type SubmissionDecision =
     }
   /** Same submission id, same content: a retry. Answer with what was recorded. */
   | { outcome: 'already-recorded'; recorded: ContributionSubmissionRecordedData }
-  /** Same submission id, other content. `differences` names the top-level fields that differ. */
-  | { outcome: 'submission-conflict'; recorded: ContributionSubmissionRecordedData; differences: string[] }
+  /** Same submission id, other content. `differences` names the fields that differ. */
+  | { outcome: 'submission-conflict'; submissionId: string; differences: string[] }
   /** No policy row for the region and period. */
   | { outcome: 'no-policy'; region: string; period: string }
   | { outcome: 'rule-violation'; violations: RuleViolation[] }
@@ -76,7 +77,7 @@ function blocks(scheme: Scheme, earlier: CreditedBy, employerId: string): boolea
 export function decideSubmission(cmd: RecordSubmission, contentHash: string, state: SubmissionState): SubmissionDecision {
   if (state.recorded) {
     if (state.recorded.contentHash === contentHash) return { outcome: 'already-recorded', recorded: state.recorded }
-    return { outcome: 'submission-conflict', recorded: state.recorded, differences: differences(cmd, state.recorded) }
+    return { outcome: 'submission-conflict', submissionId: cmd.submissionId, differences: differences(cmd, state.recorded) }
   }
   const policy = state.policy
   if (!policy) return { outcome: 'no-policy', region: cmd.region, period: cmd.period }
@@ -92,19 +93,33 @@ export function decideSubmission(cmd: RecordSubmission, contentHash: string, sta
 
   const computed = cmd.lines.map((line) => computeContribution(policy, line.wage, cmd.workInjuryClass))
 
+  // Lines this submission already wrote: only possible on a store without atomic multi-stream
+  // appends, where a crash can leave a submission half-written; the retry completes it.
+  const written = cmd.lines.map((line) => state.persons.get(line.personId)?.lines.get(cmd.submissionId))
+  const differentLine = written.findIndex((w, i) => w !== undefined && !sameLine(w, cmd, i))
+  if (differentLine >= 0) {
+    return {
+      outcome: 'submission-conflict',
+      submissionId: cmd.submissionId,
+      differences: [`lines (line ${differentLine} was recorded with other content)`],
+    }
+  }
+
   const duplicates: DuplicateMonth[] = []
   cmd.lines.forEach((line, i) => {
     const person = state.persons.get(line.personId)
-    if (!person) return
+    if (!person || written[i]) return
     for (const s of computed[i] ?? []) {
-      const earlier = person.credited.get(creditKey(cmd.period, s.scheme))?.find((c) => blocks(s.scheme, c, cmd.employerId))
+      const earlier = person.credited
+        .get(creditKey(cmd.period, s.scheme))
+        ?.find((c) => c.submissionId !== cmd.submissionId && blocks(s.scheme, c, cmd.employerId))
       if (earlier) duplicates.push({ lineIndex: i, personId: line.personId, scheme: s.scheme, period: cmd.period, earlier })
     }
   })
   if (duplicates.length > 0) return { outcome: 'duplicate-months', duplicates }
 
   const rateText = new Map<Decimal, string>()
-  const lineEvents = cmd.lines.map((line, i) => ({
+  const allLineEvents = cmd.lines.map((line, i) => ({
     personId: line.personId,
     type: CONTRIBUTION_RECORDED,
     data: {
@@ -121,13 +136,16 @@ export function decideSubmission(cmd: RecordSubmission, contentHash: string, sta
       schemes: (computed[i] ?? []).map((amounts) => toEventAmounts(amounts, rateText)),
     },
   }))
-  const all = computed.flat()
+  // Totals over every line: the amounts computed now for new lines, the recorded ones for lines a
+  // half-written attempt already wrote (a policy table replaced in between changes nothing written).
+  const all = computed.flatMap((amounts, i) => (written[i] ? written[i].schemes.map(parseAmounts) : amounts))
   const totals: ContributionTotals = {
     employer: total(all, (s) => s.employer),
     employee: total(all, (s) => s.employee),
     individualAccount: total(all, (s) => s.individualAccount),
     pool: total(all, (s) => s.pool),
   }
+  const lineEvents = allLineEvents.filter((_, i) => !written[i])
   return {
     outcome: 'record',
     lineEvents,
@@ -150,7 +168,7 @@ export function decideSubmission(cmd: RecordSubmission, contentHash: string, sta
   }
 }
 
-function total(amounts: SchemeAmounts[], pick: (s: SchemeAmounts) => Decimal): string {
+function total(amounts: Amounts[], pick: (s: Amounts) => Decimal): string {
   return formatYuan(sum(amounts.map(pick)))
 }
 
@@ -183,4 +201,25 @@ function differences(cmd: RecordSubmission, recorded: ContributionSubmissionReco
   if (cmd.lines.length !== recorded.lineCount) out.push('lines (count)')
   else if (submissionLinesHash(cmd) !== recorded.linesHash) out.push('lines (persons or wages)')
   return out
+}
+
+type Amounts = Pick<SchemeAmounts, 'employer' | 'employee' | 'individualAccount' | 'pool'>
+
+function parseAmounts(s: SchemeContribution): Amounts {
+  return { employer: yuan(s.employer), employee: yuan(s.employee), individualAccount: yuan(s.individualAccount), pool: yuan(s.pool) }
+}
+
+/** Whether a recorded line is line `i` of `cmd` (same person, index, employer, region, period,
+ * class and wage). */
+function sameLine(recorded: ContributionRecordedData, cmd: RecordSubmission, i: number): boolean {
+  const line = cmd.lines[i]!
+  return (
+    recorded.lineIndex === i &&
+    recorded.personId === line.personId &&
+    recorded.employerId === cmd.employerId &&
+    recorded.region === cmd.region &&
+    recorded.period === cmd.period &&
+    recorded.workInjuryClass === cmd.workInjuryClass &&
+    recorded.wage === formatYuan(line.wage)
+  )
 }

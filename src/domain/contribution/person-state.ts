@@ -14,10 +14,13 @@ export interface CreditedBy {
  */
 export interface PersonContributionState {
   credited: Map<string, CreditedBy[]>
+  /** The person's recorded line of each submission, by submissionId (a person is on one line of a
+   * submission at most): lets a retry of a half-written submission see which lines are written. */
+  lines: Map<string, ContributionRecordedData>
 }
 
 /** The state of a person with no events. */
-export const initialPersonState = (): PersonContributionState => ({ credited: new Map() })
+export const initialPersonState = (): PersonContributionState => ({ credited: new Map(), lines: new Map() })
 
 /** Key of a (period, scheme) pair in `credited`. */
 export const creditKey = (period: string, scheme: Scheme): string => `${period}|${scheme}`
@@ -29,6 +32,7 @@ export const creditKey = (period: string, scheme: Scheme): string => `${period}|
 export function evolvePerson(state: PersonContributionState, event: { type: string; data: unknown }): PersonContributionState {
   if (event.type === CONTRIBUTION_RECORDED) {
     const data = event.data as ContributionRecordedData
+    state.lines.set(data.submissionId, data)
     for (const s of data.schemes) {
       const key = creditKey(data.period, s.scheme)
       const list = state.credited.get(key) ?? []
