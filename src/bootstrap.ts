@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import type { EventStore } from './eventstore/port.js'
 import { openSqliteEventStore } from './eventstore/sqlite/sqlite-event-store.js'
+import { openKurrentDbEventStore, type StoreLogger } from './eventstore/kurrentdb/kurrentdb-event-store.js'
 import { buildApp } from './app.js'
 import { loadPolicyBook } from './policy-loader.js'
 import { Projector, type ProjectorLogger } from './projector/projector.js'
@@ -21,17 +22,24 @@ export interface Ledger {
 /**
  * Wires the ledger from a validated configuration: opens the store and the read models, starts the
  * projector, builds the app (not listening).
- * @throws PolicyTableError for a bad policy table; Error for a store that is not available here.
+ * @throws PolicyTableError for a bad policy table; StoreUnavailableError when KurrentDB does not
+ * answer within LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS.
  */
 export async function createLedger(
   config: Config,
-  options: { logger?: FastifyServerOptions['logger']; projectorLogger?: ProjectorLogger } = {},
+  options: { logger?: FastifyServerOptions['logger']; projectorLogger?: ProjectorLogger; storeLogger?: StoreLogger } = {},
 ): Promise<Ledger> {
   const policies = loadPolicyBook(config.LEDGER_POLICY_PATH)
-  if (config.LEDGER_STORE !== 'sqlite') {
-    throw new Error(`LEDGER_STORE=${config.LEDGER_STORE} is not available in this build yet; use LEDGER_STORE=sqlite`)
-  }
-  const store = openSqliteEventStore({ path: config.LEDGER_SQLITE_PATH })
+  const store: EventStore =
+    config.LEDGER_STORE === 'kurrentdb'
+      ? await openKurrentDbEventStore({
+          url: config.LEDGER_KURRENTDB_URL!,
+          connectTimeoutMs: config.LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS,
+          ...(options.storeLogger ? { logger: options.storeLogger } : {}),
+        })
+      : openSqliteEventStore({ path: config.LEDGER_SQLITE_PATH })
+  // Read models and the checkpoint live in SQLite for both stores (beside a remote store: a local file).
+
   const readModels = new ReadModelStore(config.LEDGER_SQLITE_PATH)
   const projector = new Projector({ store, readModels, projections: PROJECTIONS, ...(options.projectorLogger ? { logger: options.projectorLogger } : {}) })
   projector.start()

@@ -13,6 +13,8 @@ export const ConfigSchema = z.object({
     .string()
     .regex(/^(kurrentdb|esdb|kdb)(\+discover)?:\/\//, 'a kurrentdb:// or esdb:// connection string')
     .optional(),
+  /** How long start-up waits for KurrentDB to answer before giving up, milliseconds. */
+  LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   /** Optional replacement of the shipped policy table (JSON, same schema). */
   LEDGER_POLICY_PATH: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from './config.js'
 import { createLedger } from './bootstrap.js'
 import { loggerOptions } from './logging.js'
 import { PolicyTableError } from './policy-loader.js'
+import { StoreUnavailableError } from './eventstore/port.js'
 
 /** Longest a graceful shutdown may take before the process exits anyway, milliseconds. */
 const SHUTDOWN_TIMEOUT_MS = 10_000
@@ -23,11 +24,19 @@ async function main(): Promise<void> {
   const log = pino(options)
   let ledger
   try {
-    ledger = await createLedger(config, { logger: options, projectorLogger: log.child({ component: 'projector' }) })
+    ledger = await createLedger(config, {
+      logger: options,
+      projectorLogger: log.child({ component: 'projector' }),
+      storeLogger: log.child({ component: 'eventstore' }),
+    })
   } catch (err) {
     if (err instanceof PolicyTableError) {
       log.fatal(err.message)
       process.exit(2)
+    }
+    if (err instanceof StoreUnavailableError) {
+      log.fatal(err.message)
+      process.exit(3)
     }
     throw err
   }

@@ -9,6 +9,7 @@ t.test('defaults run the service on the embedded store', async (t) => {
     LEDGER_SQLITE_PATH: './data/ledger.sqlite',
     LOG_LEVEL: 'info',
     LEDGER_READ_WAIT_MS: 2000,
+    LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS: 10000,
     LEDGER_MAX_BODY_BYTES: 4194304,
   })
   t.equal(loadConfig({ PORT: '' }).PORT, 3000, 'a blank value counts as unset')

@@ -101,6 +101,9 @@ export interface SubscribeAllOptions {
   streamPrefixes?: string[]
   /** Stops the subscription; the iterator then ends. */
   signal?: AbortSignal
+  /** Called when the subscription has delivered the history and is live (each time it becomes
+   * live again after a resubscription). Feeds readiness. */
+  onCaughtUp?: () => void
 }
 
 /**

@@ -13,6 +13,7 @@ export const healthRoutes =
         store: deps.storeKind,
         headPosition: (head ?? 0n).toString(),
         projectionPosition: (deps.projector.position ?? 0n).toString(),
+        projectionCaughtUp: deps.projector.caughtUp,
       }
     })
   }

@@ -8,7 +8,7 @@ import type { ReadModelStore } from '../projector/read-model-store.js'
 import type { Projector } from '../projector/projector.js'
 import { HttpProblem } from './problem.js'
 import { readPosition } from './read-position.js'
-import { CitizenId, Limit, PositionString, ReadQuery } from './schemas.js'
+import { CitizenId, Limit, PositionString, ReadQuery, RevisionString } from './schemas.js'
 
 /** Most events one `GET /v1/persons/{id}/events` answers (about 80 years of monthly lines). */
 export const MAX_EVENTS_PER_PAGE = 1_000
@@ -59,7 +59,7 @@ export const personRoutes =
           querystring: z.strictObject({
             // Accepted like the other reads; events come from the log itself, which is never behind.
             minPosition: PositionString.optional(),
-            fromRevision: PositionString.optional(),
+            fromRevision: RevisionString.optional(),
             limit: Limit(MAX_EVENTS_PER_PAGE),
           }),
         },

@@ -50,14 +50,23 @@ export const SubmissionBody = z.strictObject({
 })
 export type SubmissionBody = z.infer<typeof SubmissionBody>
 
-/** Largest position or revision a store holds (SQLite's and KurrentDB's signed 64-bit range). */
-export const MAX_POSITION = 2n ** 63n - 1n
+/** Largest stream revision a store holds (SQLite's and KurrentDB's signed 64-bit range). */
+export const MAX_REVISION = 2n ** 63n - 1n
+/** Largest log position on the wire: KurrentDB's (commit, prepare) pair encoded as one integer
+ * (commit × 2^64 + prepare) stays below 2^128. */
+export const MAX_POSITION = 2n ** 128n - 1n
 
-/** A log position or stream revision on the wire: a decimal string, 0 .. 2^63-1. */
-export const PositionString = z
-  .string()
-  .regex(/^\d{1,19}$/, 'a decimal string of at most 19 digits')
-  .refine((p) => !/^\d{1,19}$/.test(p) || BigInt(p) <= MAX_POSITION, `at most ${MAX_POSITION}`)
+/** A decimal string from 0 to `max`, at most `digits` digits. */
+const boundedInteger = (digits: number, max: bigint, what: string) =>
+  z
+    .string()
+    .regex(new RegExp(`^\\d{1,${digits}}$`), `${what}: a decimal string of at most ${digits} digits`)
+    .refine((p) => !/^\d+$/.test(p) || p.length > digits || BigInt(p) <= max, `${what}: at most ${max}`)
+
+/** A log position on the wire (opaque decimal string, see MAX_POSITION). */
+export const PositionString = boundedInteger(39, MAX_POSITION, 'a log position')
+/** A stream revision on the wire: 0 .. 2^63-1. */
+export const RevisionString = boundedInteger(19, MAX_REVISION, 'a stream revision')
 
 /** `?limit=`: a plain decimal count from 1 to `max`. */
 export const Limit = (max: number) =>

@@ -48,6 +48,7 @@ export class Projector {
   private abort = new AbortController()
   private loop: Promise<void> | undefined
   private waiters = new Set<{ min: bigint; resolve: () => void }>()
+  private live = false
 
   constructor(private readonly options: ProjectorOptions) {
     this.name = options.checkpointName ?? 'main'
@@ -56,6 +57,11 @@ export class Projector {
     this.initialBackoffMs = options.initialBackoffMs ?? 100
     this.maxBackoffMs = options.maxBackoffMs ?? 5_000
     this.current = options.readModels.getCheckpoint(this.name)
+  }
+
+  /** Whether the subscription has caught up with the log at least once (readiness). */
+  get caughtUp(): boolean {
+    return this.live
   }
 
   /** Position of the last event applied (the checkpoint), or `null` before the first. */
@@ -125,6 +131,9 @@ export class Projector {
     const subscription = this.options.store.subscribeAll({
       ...(this.current !== null ? { afterPosition: this.current } : {}),
       signal: attempt.signal,
+      onCaughtUp: () => {
+        this.live = true
+      },
     })
     const iterator = subscription[Symbol.asyncIterator]()
     const batch: RecordedEvent[] = []

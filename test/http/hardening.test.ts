@@ -57,7 +57,9 @@ t.test('positions, revisions and limits beyond what a store holds are 400, never
   const get = (url: string) => ledger.app.inject({ method: 'GET', url })
   // 2^63 = 9223372036854775808, one past SQLite's and KurrentDB's signed 64-bit range
   problem(t, await get(`/v1/persons/${PERSON}/events?fromRevision=9223372036854775808`), 400, 'fromRevision 2^63')
-  problem(t, await get(`/v1/persons/${PERSON}/balances?minPosition=99999999999999999999`), 400, 'minPosition of 20 digits')
+  // 2^128 = 340282366920938463463374607431768211456 (39 digits), one past the widest position
+  problem(t, await get(`/v1/persons/${PERSON}/balances?minPosition=340282366920938463463374607431768211456`), 400, 'minPosition 2^128')
+  problem(t, await get(`/v1/persons/${PERSON}/balances?minPosition=${'9'.repeat(40)}`), 400, 'minPosition of 40 digits')
   problem(t, await get(`/v1/persons/${PERSON}/events?fromRevision=9223372036854775807`), 404, 'fromRevision 2^63-1 of a person with no events')
   for (const limit of ['1e3', '0x10', '', '0', '1001', '-1', '1.5']) {
     problem(t, await get(`/v1/persons/${PERSON}/events?limit=${limit}`), 400, `limit=${limit}`)

@@ -364,9 +364,14 @@ export class SqliteEventStore implements EventStore {
       streamPrefixes === undefined || streamPrefixes.some((prefix) => stream.startsWith(prefix))
     const stopped = (): boolean => this.closed || signal?.aborted === true
 
+    let live = false
     while (!stopped()) {
       const rows = this.guard(() => this.readAllStmt.all(last + 1n, this.pageSize))
       if (rows.length === 0) {
+        if (!live) {
+          live = true
+          options.onCaughtUp?.()
+        }
         // No await between the empty read and registering the waiter: an in-process append
         // committed after the read is guaranteed to find the waiter and wake it.
         await this.waitForNews(signal)

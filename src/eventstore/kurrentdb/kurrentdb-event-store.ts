@@ -1,0 +1,411 @@
+import { END, START, UnsupportedError, excludeSystemEvents, streamNameFilter } from '@kurrent/kurrentdb-client'
+import type { AllStreamSubscription, Filter } from '@kurrent/kurrentdb-client'
+import {
+  StoreUnavailableError,
+  WrongExpectedRevisionError,
+  type AppendManyResult,
+  type AppendResult,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type StreamAppend,
+  type SubscribeAllOptions,
+  type Subscription,
+} from '../port.js'
+import { LEDGER_STREAM_PREFIXES } from '../../domain/streams.js'
+import { connectKurrentDB, type KurrentClient } from './client.js'
+import {
+  decodePosition,
+  isStreamNotFound,
+  redactConnectionString,
+  toBigInt,
+  toEventData,
+  toPortError,
+  toRecordedEvent,
+  toStreamState,
+} from './mapping.js'
+
+/** Events read per call to the server (readStream, readAll pages). */
+export const DEFAULT_PAGE_SIZE = 500
+/** Person streams appended at once by the non-atomic fallback of appendMany. */
+export const DEFAULT_FALLBACK_CONCURRENCY = 16
+/** First pause before resubscribing after a dropped subscription, ms; doubles up to the max. */
+export const DEFAULT_RESUBSCRIBE_INITIAL_MS = 100
+export const DEFAULT_RESUBSCRIBE_MAX_MS = 10_000
+/** How long start-up waits for the server to answer, ms. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
+
+/** Minimal logger (pino's shape). */
+export interface StoreLogger {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+export interface KurrentDbEventStoreOptions {
+  client: KurrentClient
+  /** Whether the server has atomic multi-stream appends (KurrentDB 25.1+). When false, appendMany
+   * falls back to per-stream appends (see appendMany). */
+  atomicAppendMany: boolean
+  pageSize?: number
+  fallbackConcurrency?: number
+  resubscribeInitialMs?: number
+  resubscribeMaxMs?: number
+  /** Stream prefixes a subscription without its own prefixes is filtered on (server side). */
+  streamPrefixes?: readonly string[]
+  logger?: StoreLogger
+}
+
+/**
+ * The event store port on KurrentDB (EventStoreDB), through the official client.
+ *
+ * - Expected revisions map one to one to the client's stream states; a wrong expected version is
+ *   the port's WrongExpectedRevisionError; unavailable / not-leader / deadline-exceeded are
+ *   StoreUnavailableError.
+ * - Positions are `commit × 2^64 + prepare` (see encodePosition), so the whole pair is kept.
+ * - appendMany is `multiStreamAppend` (atomic) on servers that have it; elsewhere per-stream appends
+ *   with deterministic event ids, the last stream (the use case's marker) written last.
+ * - subscribeAll resubscribes after a drop with bounded exponential backoff, from the last position
+ *   it delivered, and drops anything at or before it.
+ */
+export class KurrentDbEventStore implements EventStore {
+  private atomic: boolean
+  private readonly pageSize: number
+  private readonly fallbackConcurrency: number
+  private readonly resubscribeInitialMs: number
+  private readonly resubscribeMaxMs: number
+  private readonly streamPrefixes: readonly string[]
+  private readonly closing = new AbortController()
+
+  constructor(private readonly options: KurrentDbEventStoreOptions) {
+    this.atomic = options.atomicAppendMany
+    this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE
+    this.fallbackConcurrency = options.fallbackConcurrency ?? DEFAULT_FALLBACK_CONCURRENCY
+    this.resubscribeInitialMs = options.resubscribeInitialMs ?? DEFAULT_RESUBSCRIBE_INITIAL_MS
+    this.resubscribeMaxMs = options.resubscribeMaxMs ?? DEFAULT_RESUBSCRIBE_MAX_MS
+    this.streamPrefixes = options.streamPrefixes ?? LEDGER_STREAM_PREFIXES
+  }
+
+  /** Whether appendMany is atomic on this server. */
+  get atomicAppendMany(): boolean {
+    return this.atomic
+  }
+
+  /**
+   * Appends to one stream.
+   * @throws WrongExpectedRevisionError, StoreUnavailableError.
+   */
+  async append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    if (events.length === 0) return this.checkOnly(stream, expected)
+    const revision = await this.appendEvents(stream, events, expected)
+    return { nextExpectedRevision: revision, position: await this.positionOf(stream, revision) }
+  }
+
+  /** appendToStream; answers the stream's new revision. */
+  private async appendEvents(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<bigint> {
+    const data = events.map((e) => toEventData(e, { deterministicIds: !this.atomic, recordedAt: new Date().toISOString() }))
+    const result = await this.call(() => this.options.client.appendToStream(stream, data, { streamState: toStreamState(expected) }))
+    return toBigInt(result.nextExpectedRevision, 'next expected revision')
+  }
+
+  /**
+   * Appends to several streams. On KurrentDB 25.1+ one atomic `multiStreamAppend`. On older servers,
+   * per-stream appends: every stream but the last, at most `fallbackConcurrency` at a time, then the
+   * last one (the use case puts its marker there), so a crash leaves at most a half-written set of
+   * streams without its marker, which a retry completes (event ids are UUID v5 of each event's
+   * idempotency key, so nothing is written twice).
+   * @throws WrongExpectedRevisionError for a stream not in its expected state; StoreUnavailableError.
+   */
+  async appendMany(appends: StreamAppend[]): Promise<AppendManyResult> {
+    const last = appends.at(-1)
+    if (!last) return { position: (await this.headPosition()) ?? 0n, streams: [] }
+    if (new Set(appends.map((a) => a.stream)).size !== appends.length) throw new Error('appendMany: a stream is named twice')
+    if (this.atomic) {
+      try {
+        return await this.appendManyAtomic(appends, last.stream)
+      } catch (err) {
+        if (!(err instanceof UnsupportedError)) throw err
+        this.atomic = false
+        this.options.logger?.warn({ feature: 'multiStreamAppend' }, 'server has no multi-stream append (KurrentDB 25.1+); using per-stream appends')
+      }
+    }
+    return this.appendManyPerStream(appends)
+  }
+
+  private async appendManyAtomic(appends: StreamAppend[], lastStream: string): Promise<AppendManyResult> {
+    const recordedAt = new Date().toISOString()
+    const nonEmpty = appends.filter((a) => a.events.length > 0)
+    const empty = new Map<string, AppendResult>()
+    for (const a of appends.filter((x) => x.events.length === 0)) empty.set(a.stream, await this.checkOnly(a.stream, a.expectedRevision))
+    if (nonEmpty.length === 0) {
+      const streams = appends.map((a) => ({ stream: a.stream, nextExpectedRevision: empty.get(a.stream)!.nextExpectedRevision }))
+      return { position: empty.get(lastStream)!.position, streams }
+    }
+    const result = await this.call(() =>
+      this.options.client.multiStreamAppend(
+        nonEmpty.map((a) => ({
+          streamName: a.stream,
+          expectedState: toStreamState(a.expectedRevision),
+          events: a.events.map((e) => toEventData(e, { deterministicIds: false, recordedAt })),
+        })),
+      ),
+    )
+    const revisions = new Map(result.responses.map((r) => [r.streamName, toBigInt(r.revision, 'revision')]))
+    const streams = appends.map((a) => ({
+      stream: a.stream,
+      nextExpectedRevision: revisions.get(a.stream) ?? empty.get(a.stream)!.nextExpectedRevision,
+    }))
+    const lastRevision = revisions.get(lastStream)
+    // The server answers with a commit position only; the port's position is the last event's
+    // (commit, prepare) pair, read back.
+    const position = lastRevision === undefined ? toBigInt(result.position, 'position') : await this.positionOf(lastStream, lastRevision)
+    return { position, streams }
+  }
+
+  private async appendManyPerStream(appends: StreamAppend[]): Promise<AppendManyResult> {
+    const revisions = new Map<string, bigint>()
+    const appendOne = async (a: StreamAppend) =>
+      a.events.length === 0 ? (await this.checkOnly(a.stream, a.expectedRevision)).nextExpectedRevision : this.appendEvents(a.stream, a.events, a.expectedRevision)
+    const head = appends.slice(0, -1)
+    for (let i = 0; i < head.length; i += this.fallbackConcurrency) {
+      const slice = head.slice(i, i + this.fallbackConcurrency)
+      const done = await Promise.all(slice.map(appendOne))
+      slice.forEach((a, j) => revisions.set(a.stream, done[j]!))
+    }
+    const last = appends.at(-1)!
+    const lastResult = await this.append(last.stream, last.events, last.expectedRevision)
+    revisions.set(last.stream, lastResult.nextExpectedRevision)
+    return {
+      position: lastResult.position,
+      streams: appends.map((a) => ({ stream: a.stream, nextExpectedRevision: revisions.get(a.stream)! })),
+    }
+  }
+
+  /** An empty append: only the expected revision is checked against the stream's last event. */
+  private async checkOnly(stream: string, expected: ExpectedRevision): Promise<AppendResult> {
+    let lastEvent: RecordedEvent | undefined
+    for await (const e of this.readStream(stream, { direction: 'backwards', maxCount: 1 })) lastEvent = e
+    const actual = lastEvent ? lastEvent.revision : 'no_stream'
+    const ok =
+      expected === 'any' ||
+      (expected === 'no_stream' && actual === 'no_stream') ||
+      (expected === 'stream_exists' && actual !== 'no_stream') ||
+      (typeof expected === 'bigint' && expected === actual)
+    if (!ok) throw new WrongExpectedRevisionError(stream, expected, actual)
+    return { nextExpectedRevision: lastEvent ? lastEvent.revision : -1n, position: lastEvent ? lastEvent.position : ((await this.headPosition()) ?? 0n) }
+  }
+
+  /** Position of event `revision` of `stream`. */
+  private async positionOf(stream: string, revision: bigint): Promise<bigint> {
+    for await (const e of this.readStream(stream, { fromRevision: revision, maxCount: 1 })) return e.position
+    throw new StoreUnavailableError(`event ${revision} of ${stream} was acknowledged but cannot be read back`)
+  }
+
+  /** Reads one stream in pages of `pageSize`. A missing stream yields nothing. */
+  async *readStream(stream: string, options: ReadStreamOptions = {}): AsyncIterable<RecordedEvent> {
+    const backwards = options.direction === 'backwards'
+    let remaining = options.maxCount ?? Number.POSITIVE_INFINITY
+    let from: bigint | typeof START | typeof END = options.fromRevision ?? (backwards ? END : START)
+    while (remaining > 0) {
+      const maxCount = Math.min(this.pageSize, remaining)
+      let count = 0
+      try {
+        for await (const resolved of this.options.client.readStream(stream, { fromRevision: from, maxCount, direction: backwards ? 'backwards' : 'forwards' })) {
+          count++
+          const event = toRecordedEvent(resolved)
+          if (!event) continue
+          from = backwards ? event.revision - 1n : event.revision + 1n
+          remaining--
+          yield event
+        }
+      } catch (err) {
+        if (isStreamNotFound(err)) return
+        throw toPortError(err)
+      }
+      if (count < maxCount || (backwards && typeof from === 'bigint' && from < 0n)) return
+    }
+  }
+
+  /** Reads `$all` without system events, in pages of `pageSize`, from `fromPosition` inclusive. */
+  async *readAll(options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {
+    let remaining = options.maxCount ?? Number.POSITIVE_INFINITY
+    let from = options.fromPosition
+    let lastDelivered: bigint | undefined
+    while (remaining > 0) {
+      const maxCount = Math.min(this.pageSize, remaining + (lastDelivered === undefined ? 0 : 1))
+      let count = 0
+      try {
+        for await (const resolved of this.options.client.readAll({
+          fromPosition: from === undefined ? START : decodePosition(from),
+          maxCount,
+          direction: 'forwards',
+          filter: excludeSystemEvents(),
+        })) {
+          count++
+          const event = toRecordedEvent(resolved)
+          if (!event || (lastDelivered !== undefined && event.position <= lastDelivered)) continue
+          lastDelivered = event.position
+          from = event.position
+          remaining--
+          yield event
+          if (remaining <= 0) return
+        }
+      } catch (err) {
+        throw toPortError(err)
+      }
+      if (count < maxCount) return
+    }
+  }
+
+  async headPosition(): Promise<bigint | null> {
+    try {
+      for await (const resolved of this.options.client.readAll({ fromPosition: END, direction: 'backwards', maxCount: 1, filter: excludeSystemEvents() })) {
+        const event = toRecordedEvent(resolved)
+        if (event) return event.position
+      }
+      return null
+    } catch (err) {
+      throw toPortError(err)
+    }
+  }
+
+  /**
+   * Catch-up subscription to `$all`, filtered on the server by stream prefix (the ledger's own
+   * prefixes by default, so system events never arrive). A dropped or ended subscription is
+   * resubscribed from the last position delivered, after a pause that doubles from
+   * `resubscribeInitialMs` to `resubscribeMaxMs`; events at or before that position are dropped.
+   */
+  async *subscribeAll(options: SubscribeAllOptions = {}): Subscription {
+    const signal = anySignal(options.signal, this.closing.signal)
+    const filter: Filter = streamNameFilter({ prefixes: [...(options.streamPrefixes ?? this.streamPrefixes)] })
+    let last = options.afterPosition
+    let backoffMs = this.resubscribeInitialMs
+    while (!signal.aborted) {
+      let subscription: AllStreamSubscription | undefined
+      const stop = () => void subscription?.unsubscribe().catch(() => undefined)
+      try {
+        subscription = this.options.client.subscribeToAll({ fromPosition: last === undefined ? START : decodePosition(last), filter })
+        signal.addEventListener('abort', stop, { once: true })
+        if (options.onCaughtUp) subscription.on('caughtUp', options.onCaughtUp)
+        for await (const resolved of subscription as AsyncIterable<Parameters<typeof toRecordedEvent>[0]>) {
+          const event = toRecordedEvent(resolved)
+          if (!event || (last !== undefined && event.position <= last)) continue
+          last = event.position
+          backoffMs = this.resubscribeInitialMs
+          yield event
+        }
+        if (signal.aborted) break
+        this.options.logger?.warn({ position: last?.toString() ?? null }, 'subscription to $all ended; resubscribing')
+      } catch (err) {
+        if (signal.aborted) break
+        this.options.logger?.warn({ err: toPortError(err), position: last?.toString() ?? null, backoffMs }, 'subscription to $all dropped; resubscribing')
+      } finally {
+        signal.removeEventListener('abort', stop)
+        stop()
+      }
+      await sleep(backoffMs, signal)
+      backoffMs = Math.min(backoffMs * 2, this.resubscribeMaxMs)
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing.abort()
+    await this.options.client.dispose()
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      throw toPortError(err)
+    }
+  }
+}
+
+/**
+ * Connects to KurrentDB, checks within `connectTimeoutMs` that the server answers, and opens the
+ * store, atomic when the server has multi-stream appends. Logs a warning naming the server version
+ * when it has not.
+ * @throws StoreUnavailableError naming where it tried and what to run, when the server does not answer.
+ */
+export async function openKurrentDbEventStore(options: {
+  url: string
+  logger?: StoreLogger
+  connectTimeoutMs?: number
+  client?: KurrentClient
+}): Promise<KurrentDbEventStore> {
+  const client = options.client ?? connectKurrentDB(options.url)
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+  let version: string
+  try {
+    version = await withTimeout(
+      (async () => {
+        // A read proves the server answers (serverVersion alone may fall back to "unknown").
+        for await (const _ of client.readAll({ maxCount: 1, fromPosition: START, filter: excludeSystemEvents() })) break
+        return client.serverVersion()
+      })(),
+      timeoutMs,
+    )
+  } catch (err) {
+    await client.dispose().catch(() => undefined)
+    const reason = err instanceof Error ? err.message : String(err)
+    throw new StoreUnavailableError(
+      `cannot reach KurrentDB at ${redactConnectionString(options.url)} within ${timeoutMs} ms (${reason}); ` +
+        'start one with `docker compose up -d kurrentdb`, or set LEDGER_KURRENTDB_URL to a running server',
+      5,
+      { cause: err },
+    )
+  }
+  const atomic = supportsMultiStreamAppend(version)
+  if (!atomic) {
+    options.logger?.warn(
+      { serverVersion: version },
+      `KurrentDB ${version} has no multi-stream append (25.1+): submissions are appended stream by stream with deterministic event ids and the submission marker last; a retry completes a half-written submission`,
+    )
+  }
+  options.logger?.info({ serverVersion: version, atomicAppendMany: atomic }, 'connected to KurrentDB')
+  return new KurrentDbEventStore({ client, atomicAppendMany: atomic, ...(options.logger ? { logger: options.logger } : {}) })
+}
+
+/** Whether a server version (e.g. "25.1.0", "24.10.2") has multi-stream appends (25.1+). An
+ * unknown version is tried as atomic; the client's UnsupportedError then switches to the fallback. */
+export function supportsMultiStreamAppend(version: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(version)
+  if (!m) return true
+  const major = Number(m[1])
+  const minor = Number(m[2])
+  return major > 25 || (major === 25 && minor >= 1)
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
+  const controller = new AbortController()
+  for (const s of signals) {
+    if (!s) continue
+    if (s.aborted) controller.abort()
+    else s.addEventListener('abort', () => controller.abort(), { once: true })
+  }
+  return controller.signal
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done() {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
