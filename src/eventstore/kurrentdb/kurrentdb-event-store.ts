@@ -351,7 +351,7 @@ export async function openKurrentDbEventStore(options: {
     )
   } catch (err) {
     await client.dispose().catch(() => undefined)
-    const reason = err instanceof Error ? err.message : String(err)
+    const reason = !(err instanceof Error) ? String(err) : err.message ? `${err.constructor.name}: ${err.message}` : err.constructor.name
     throw new StoreUnavailableError(
       `cannot reach KurrentDB at ${redactConnectionString(options.url)} within ${timeoutMs} ms (${reason}); ` +
         'start one with `docker compose up -d kurrentdb`, or set LEDGER_KURRENTDB_URL to a running server',
