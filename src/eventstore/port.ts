@@ -13,7 +13,11 @@
  * must exist, or must be exactly at this 0-based revision. */
 export type ExpectedRevision = 'no_stream' | 'any' | 'stream_exists' | bigint
 
-/** Metadata every recorded event carries (plus anything an adapter or later feature adds). */
+/**
+ * Metadata every recorded event carries (plus anything an adapter or later feature adds). Values
+ * are strings: KurrentDB's multi-stream append takes nothing else, so every adapter keeps the same
+ * contract.
+ */
 export interface EventMetadata {
   /** ISO 8601 instant with offset, when the event was recorded. */
   recordedAt?: string
@@ -21,7 +25,7 @@ export interface EventMetadata {
   actor?: string
   correlationId?: string
   causationId?: string
-  [key: string]: unknown
+  [key: string]: string | undefined
 }
 
 /** An event to append. `data` must be JSON-serialisable (no bigint, no Decimal: strings). */

@@ -432,7 +432,7 @@ const cases: [string, Case][] = [
         actor: 'payroll-系统',
         correlationId: randomUUID(),
         causationId: randomUUID(),
-        custom: { deep: ['x', 1, false] },
+        custom: JSON.stringify({ deep: ['x', 1, false] }),
       }
       const before = Date.now()
       await store.append(stream, [{ type: 'ContributionRecorded', data, metadata }], 'no_stream')

@@ -172,8 +172,12 @@ export class KurrentDbEventStore implements EventStore {
     const head = appends.slice(0, -1)
     for (let i = 0; i < head.length; i += this.fallbackConcurrency) {
       const slice = head.slice(i, i + this.fallbackConcurrency)
-      const done = await Promise.all(slice.map(appendOne))
-      slice.forEach((a, j) => revisions.set(a.stream, done[j]!))
+      // Settle the whole slice before reporting a failure, so no append is still in flight when
+      // the caller hears of it.
+      const done = await Promise.allSettled(slice.map(appendOne))
+      const failed = done.find((d) => d.status === 'rejected')
+      if (failed) throw failed.reason
+      slice.forEach((a, j) => revisions.set(a.stream, (done[j] as PromiseFulfilledResult<bigint>).value))
     }
     const last = appends.at(-1)!
     const lastResult = await this.append(last.stream, last.events, last.expectedRevision)

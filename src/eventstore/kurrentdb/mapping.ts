@@ -73,18 +73,24 @@ export const EVENT_ID_NAMESPACE = '6f1d4c2e-9a7b-5e3f-8c21-4b5a6d7e8f90'
 /**
  * The client's event for a port event. The id is the given one, else UUID v5 of the idempotency
  * key when `deterministicIds` (so a retry of a half-written append writes the same ids), else v7.
- * Metadata becomes a JSON object of string values, as KurrentDB's multi-stream append requires:
- * strings are kept, anything else is written as its JSON text.
+ * Metadata is a JSON object of string values (the port's EventMetadata), as KurrentDB's
+ * multi-stream append requires.
  */
 export function toEventData(event: NewEvent, options: { deterministicIds: boolean; recordedAt: string }): EventData {
   const id =
     event.id ?? (options.deterministicIds && event.idempotencyKey !== undefined ? uuidV5(event.idempotencyKey, EVENT_ID_NAMESPACE) : uuidV7())
   const metadata: Record<string, string> = {}
   for (const [key, value] of Object.entries({ ...event.metadata, recordedAt: options.recordedAt })) {
-    if (value === undefined) continue
-    metadata[key] = typeof value === 'string' ? value : JSON.stringify(value)
+    if (value !== undefined) metadata[key] = value
   }
   if (!isJsonObjectOrArray(event.data)) throw new TypeError(`event ${event.type}: data must be a JSON object or array`)
+  // The client serialises inside a promise executor, where a throw (a bigint, a cycle) is an
+  // unhandled rejection that never settles the append: serialise here first.
+  try {
+    JSON.stringify(event.data)
+  } catch (err) {
+    throw new TypeError(`event ${event.type}: data is not JSON-serialisable (${(err as Error).message})`)
+  }
   return jsonEvent({ id, type: event.type, data: event.data as Record<string, unknown>, metadata })
 }
 

@@ -1,0 +1,1058 @@
+import { randomUUID } from 'node:crypto'
+import { Readable } from 'node:stream'
+import {
+  DeadlineExceededError,
+  InvalidArgumentError,
+  MaxAppendSizeExceededError,
+  NotLeaderError,
+  StreamNotFoundError,
+  TransactionMaxSizeExceededError,
+  UnavailableError,
+  UnknownError,
+  UnsupportedError,
+  WrongExpectedVersionError,
+  type AllStreamRecordedEvent,
+  type AllStreamResolvedEvent,
+  type AllStreamSubscription,
+  type AppendResult,
+  type AppendStreamRequest,
+  type AppendStreamState,
+  type AppendToStreamOptions,
+  type CaughtUp,
+  type CurrentStreamState,
+  type EventData,
+  type Filter,
+  type MultiAppendResult,
+  type Position,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type ResolvedEvent,
+  type SubscribeToAllOptions,
+} from '@kurrent/kurrentdb-client'
+import type { KurrentClient } from '../../src/eventstore/kurrentdb/client.js'
+
+/*
+ * An in-memory KurrentDB behind the `KurrentClient` interface, for tests where no server can run.
+ *
+ * What it models, and where the behaviour comes from (paths under
+ * node_modules/@kurrent/kurrentdb-client/dist unless a server file is named; server files are in
+ * github.com/kurrent-io/KurrentDB, src/KurrentDB.Core/...):
+ *
+ * - Appends: expected-state checks and idempotency exactly as the server's
+ *   `IndexWriter.CheckCommit` decides them (Services/Storage/ReaderIndex/IndexWriter.cs), the
+ *   all-or-nothing rules of `StorageWriterService.VerifyCommitChecks` for multi-stream appends, and
+ *   the client's error classes built the way the client builds them (WrongExpectedVersionError in
+ *   streams/appendToStream/append.js and utils/CommandError.js `fromRevisionConflict`).
+ * - `multiStreamAppend`: the client's checks in the client's order (streams/appendToStream/index.js:
+ *   UnsupportedError first, then multiStreamAppend.js: metadata must be a plain object of strings).
+ * - Reads: `readStream`/`readAll` go through the client's Rust bridge (streams/readStream.js,
+ *   readAll.js); errors surface when iterated, converted by utils/convertBridgeError.js. Forward
+ *   `$all` reads are inclusive of `fromPosition`, backward ones exclusive (server AllReader.cs).
+ * - Subscriptions: a Readable in object mode like streams/utils/Subscription.js, emitting
+ *   `confirmation`, `caughtUp` and events; `fromPosition` is exclusive; `unsubscribe()` ends it
+ *   without error; a server-side failure emits 'error' after the stream's end was pushed
+ *   (@grpc/grpc-js client.js pushes null, then emits the error).
+ * - Positions: a transaction file with byte offsets (records have sizes, so positions have gaps).
+ *   See `PositionModel` for the two ways events get their (commit, prepare) pair.
+ * - The `$all` default filter of the server (Services/Storage/ReaderIndex/EventFilter.cs): system
+ *   events are in `$all`, except `$epoch-information` and persistent-subscription bookkeeping.
+ */
+
+/** The calls of `KurrentClient` a fault can be injected into (see `FakeKurrentClient.failNext`). */
+export type FakeCallKind = 'appendToStream' | 'multiStreamAppend' | 'readStream' | 'readAll' | 'subscribeToAll' | 'serverVersion'
+
+/** Read paths on which the "numbers instead of bigints" client bug can be simulated. */
+export type NumbersBugScope = 'readStream' | 'readAll' | 'subscribeToAll'
+
+/**
+ * How events get their `$all` position.
+ *
+ * - `'sharedCommit'`: the events of one append are prepares at increasing offsets followed by one
+ *   commit record; every event of the append has `commit` = the commit record's offset and its own
+ *   `prepare` (< commit). This is how the server positions events written through explicit
+ *   transactions (AllReader.cs, `LogRecordType.Commit` branch) - e.g. events in a database written
+ *   by older clients - and the harder case for a consumer: `commit` alone is not unique.
+ * - `'perEvent'`: what current servers write for every append (StorageWriterService.WritePrepares
+ *   flags every prepare `IsCommitted`; AllReader.cs then positions each event at
+ *   (its offset, its offset)): `commit === prepare`, unique per event.
+ */
+export type PositionModel = 'sharedCommit' | 'perEvent'
+
+/** What the Nth subscription does besides delivering events (see `FakeKurrentClient.scriptSubscription`). */
+export interface SubscriptionScript {
+  /**
+   * Before anything else, deliver again this many already-seen events: the last ones (matching the
+   * filter) at or before the requested `fromPosition`, as a server can after a reconnect. Only for
+   * subscriptions from a position (not `start`/`end`).
+   */
+  replay?: number
+  /** Drop the subscription once this many events (replayed ones included) have been delivered. */
+  dropAfter?: number
+  /** The error the drop emits; absent: the subscription just ends (as when the server closes the call). */
+  error?: Error
+}
+
+/** Options of `FakeKurrentClient`; every one has a default that behaves like a healthy 25.1 server. */
+export interface FakeKurrentClientOptions {
+  /** Version the server reports (default '25.1.0'). */
+  serverVersion?: string
+  /** Whether the server has `multiStreamAppend` (default: serverVersion >= 25.1). */
+  supportsMultiStreamAppend?: boolean
+  /** See PositionModel (default 'sharedCommit'). */
+  positionModel?: PositionModel
+  /** Offset of the first record after the epoch record (default 128n). */
+  firstPosition?: bigint
+  /**
+   * Start with the system events a fresh server has (default true): `$epoch-information`/`$epoch`
+   * (never in `$all`), `$users`/`$User`, `$user-admin`/`$UserCreated`.
+   */
+  systemEvents?: boolean
+  /**
+   * Simulate the client bug where revisions and positions come back as JS numbers (issue
+   * kurrent-io/KurrentDB-Client-NodeJS#513: the Rust bridge's `revision`; #423: `commitPosition`).
+   * `true` = the bridge's read paths (readStream, readAll), where the real client has it; a list
+   * chooses the paths. Affected: event.revision, event.position.commit/prepare, commitPosition.
+   */
+  numbersInsteadOfBigints?: boolean | readonly NumbersBugScope[]
+  /** Every call fails with the client's UnavailableError (as with no server); see setUnavailable. */
+  unavailable?: boolean
+  /** Events every subscription from a position replays first (default 0; see SubscriptionScript.replay). */
+  replayOnResubscribe?: number
+  /** Scripts by subscription ordinal (0 = the first subscribeToAll call); see scriptSubscription. */
+  subscriptionScripts?: Record<number, SubscriptionScript>
+  /** Server's MaxAppendSize in bytes of data + metadata (default 1 MiB, the server's default). */
+  maxAppendSize?: number
+  /**
+   * After `dispose()`: 'throw' (default) makes every later call fail with UnavailableError, to catch
+   * use after dispose; 'succeed' is what the real client does (dispose only cancels open calls).
+   */
+  callsAfterDispose?: 'throw' | 'succeed'
+  /** Clock for events' `created` (default: the wall clock). */
+  now?: () => Date
+}
+
+/** Bytes a prepare record adds to the log besides its stream name, type, data and metadata. */
+export const PREPARE_RECORD_OVERHEAD = 88
+/** Bytes of a commit record (sharedCommit model). */
+export const COMMIT_RECORD_SIZE = 49
+/** Default server MaxAppendSize (bytes). */
+export const DEFAULT_MAX_APPEND_SIZE = 1_048_576
+
+/** One event as the fake's transaction file holds it. */
+export interface FakeStoredEvent {
+  readonly streamId: string
+  readonly revision: bigint
+  /** Lower-case UUID (the server stores a Guid and prints it lower case). */
+  readonly id: string
+  readonly type: string
+  readonly isJson: boolean
+  /** Serialized data: UTF-8 JSON for JSON events. */
+  readonly data: Uint8Array
+  /** Serialized metadata; empty when none was given. */
+  readonly metadata: Uint8Array
+  readonly created: Date
+  readonly commit: bigint
+  readonly prepare: bigint
+  /** Post-positions (end of the commit and prepare records), which backward `$all` reads compare. */
+  readonly commitEnd: bigint
+  readonly prepareEnd: bigint
+}
+
+/** Factories for the client's errors shaped as the client builds them from a gRPC failure. */
+export const fakeErrors = {
+  /** gRPC UNAVAILABLE, as when the server is down or restarting (CommandError.js maps 14 to UnavailableError). */
+  unavailable(details = 'No connection established'): UnavailableError {
+    return new UnavailableError(serviceError(14, 'UNAVAILABLE', details))
+  },
+  /** gRPC DEADLINE_EXCEEDED (status 4). */
+  deadlineExceeded(details = 'Deadline exceeded'): DeadlineExceededError {
+    return new DeadlineExceededError(serviceError(4, 'DEADLINE_EXCEEDED', details))
+  },
+  /** A follower's answer to a leader-only call; `leader` is read from the error's metadata. */
+  notLeader(host = 'node2.kurrentdb.local', port = 2113): NotLeaderError {
+    const error = serviceError(5, 'NOT_FOUND', 'Leader info available', {
+      exception: 'not-leader',
+      'leader-endpoint-host': host,
+      'leader-endpoint-port': String(port),
+    })
+    return new NotLeaderError(error)
+  },
+}
+
+type ServiceErrorLike = ConstructorParameters<typeof NotLeaderError>[0]
+
+/** A plain object with the fields of a grpc-js ServiceError the client's error classes read. */
+function serviceError(code: number, name: string, details: string, metadata: Record<string, string> = {}): ServiceErrorLike {
+  const error = Object.assign(new Error(`${code} ${name}: ${details}`), { code, details, metadata })
+  return error as unknown as ServiceErrorLike
+}
+
+interface Fault {
+  error: Error
+  /** The call takes effect on the server, then the client sees the error (an ambiguous outcome). */
+  afterWrite: boolean
+  remaining: number
+}
+
+type CommitDecision =
+  | { kind: 'ok'; current: bigint }
+  | { kind: 'idempotent'; first: bigint; last: bigint; lastEvent: FakeStoredEvent }
+  | { kind: 'wrong'; current: bigint; corrupted: boolean }
+
+interface PendingEvent {
+  stream: string
+  id: string
+  type: string
+  isJson: boolean
+  data: Uint8Array
+  metadata: Uint8Array
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** A tick of the event loop: calls resolve in the order they were made, never synchronously. */
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/**
+ * An in-memory fake of the official KurrentDB client (the `KurrentClient` part the adapter uses).
+ *
+ * Beyond the interface it has test controls: `failNext` (per call kind, optionally after the
+ * write took effect), `setUnavailable`, `scriptSubscription`/`scriptNextSubscription` (drop a
+ * subscription after K events, replay events), `appendSystemEvent`, and read-only views of the log.
+ */
+export class FakeKurrentClient implements KurrentClient {
+  private readonly options: Required<Omit<FakeKurrentClientOptions, 'subscriptionScripts' | 'numbersInsteadOfBigints' | 'supportsMultiStreamAppend'>>
+  private readonly multiStreamAppendSupported: boolean
+  private readonly numbersOn: ReadonlySet<NumbersBugScope>
+  private readonly log: FakeStoredEvent[] = []
+  private readonly streams = new Map<string, FakeStoredEvent[]>()
+  /** Event id -> the latest event written with it (the server's `_committedEvents` cache). */
+  private readonly byId = new Map<string, FakeStoredEvent>()
+  private readonly scripts = new Map<number, SubscriptionScript>()
+  private readonly faults = new Map<FakeCallKind, Fault[]>()
+  private readonly live = new Set<FakeSubscription>()
+  private readonly callCounts = new Map<FakeCallKind, number>()
+  private writerPosition: bigint
+  private unavailable: boolean
+  private disposed = false
+  private subscriptionsOpened = 0
+
+  constructor(options: FakeKurrentClientOptions = {}) {
+    this.options = {
+      serverVersion: options.serverVersion ?? '25.1.0',
+      positionModel: options.positionModel ?? 'sharedCommit',
+      firstPosition: options.firstPosition ?? 128n,
+      systemEvents: options.systemEvents ?? true,
+      unavailable: options.unavailable ?? false,
+      replayOnResubscribe: options.replayOnResubscribe ?? 0,
+      maxAppendSize: options.maxAppendSize ?? DEFAULT_MAX_APPEND_SIZE,
+      callsAfterDispose: options.callsAfterDispose ?? 'throw',
+      now: options.now ?? (() => new Date()),
+    }
+    this.multiStreamAppendSupported = options.supportsMultiStreamAppend ?? versionAtLeast(this.options.serverVersion, 25, 1)
+    const bug = options.numbersInsteadOfBigints ?? false
+    this.numbersOn = new Set<NumbersBugScope>(bug === true ? ['readStream', 'readAll'] : bug === false ? [] : bug)
+    for (const [ordinal, script] of Object.entries(options.subscriptionScripts ?? {})) this.scripts.set(Number(ordinal), script)
+    this.writerPosition = this.options.firstPosition
+    this.unavailable = this.options.unavailable
+    if (this.options.systemEvents) {
+      this.appendSystemEvent('$epoch-information', '$epoch', { epochNumber: 0, epochPosition: 0, leaderInstanceId: randomUUID() })
+      this.appendSystemEvent('$users', '$User', 'admin')
+      this.appendSystemEvent('$user-admin', '$UserCreated', { loginName: 'admin', fullName: 'KurrentDB Administrator', groups: ['$admins'] })
+    }
+  }
+
+  // ------------------------------------------------------------------ KurrentClient
+
+  /**
+   * Appends to one stream, atomically, after the server's expected-state and idempotency checks.
+   * @throws WrongExpectedVersionError (message '', as the client builds it) when the state does not
+   *   match, or when the ids only partly match events already there (the server's "corrupted
+   *   idempotency"); MaxAppendSizeExceededError over maxAppendSize; injected faults.
+   */
+  async appendToStream(stream: string, events: EventData | EventData[], options: AppendToStreamOptions = {}): Promise<AppendResult> {
+    this.count('appendToStream')
+    this.checkAvailable()
+    const list = Array.isArray(events) ? events : [events]
+    const streamState: AppendStreamState = options.streamState ?? 'any'
+    // The client serializes before anything reaches the server.
+    const pending = list.map((event) => toPending(stream, event, 'appendToStream'))
+    const fault = this.takeFault('appendToStream')
+    await tick()
+    if (fault && !fault.afterWrite) throw fault.error
+    const size = pending.reduce((sum, e) => sum + e.data.length + e.metadata.length, 0)
+    if (size > this.options.maxAppendSize) throw MaxAppendSizeExceededError.fromMaxAppendSize(this.options.maxAppendSize)
+
+    const decision = this.checkCommit(stream, streamState, pending.map((e) => e.id))
+    let result: AppendResult
+    switch (decision.kind) {
+      case 'wrong':
+        throw new WrongExpectedVersionError(undefined, { streamName: stream, expected: streamState, current: currentState(decision.current) })
+      case 'idempotent':
+        result = { success: true, nextExpectedRevision: decision.last, position: positionOf(decision.lastEvent) }
+        break
+      case 'ok': {
+        if (pending.length === 0) {
+          // The server writes an empty prepare and answers with its position. For a stream that
+          // does not exist it answers `no_stream`, which the client reads as revision 0
+          // (BigInt(getCurrentRevision()) of an unset field, append.js / batchAppend.js).
+          const at = this.writerPosition
+          this.writerPosition += BigInt(PREPARE_RECORD_OVERHEAD + utf8Length(stream))
+          const revision = decision.current < 0n ? 0n : decision.current
+          result = { success: true, nextExpectedRevision: revision, position: { commit: at, prepare: at } }
+        } else {
+          const written = this.write(pending)
+          const last = written[written.length - 1] as FakeStoredEvent
+          result = { success: true, nextExpectedRevision: last.revision, position: positionOf(last) }
+        }
+      }
+    }
+    if (fault) throw fault.error
+    return result
+  }
+
+  /**
+   * Appends to several streams in one transaction: all or nothing (KurrentDB 25.1+).
+   * @throws UnsupportedError('multiStreamAppend', '25.1') on an older server (checked first, as the
+   *   client does); Error when an event's metadata is not a plain object of strings (the client's
+   *   own check); WrongExpectedVersionError for the first stream whose state does not match;
+   *   UnknownError for an empty request list or a stream named twice (case-insensitively);
+   *   TransactionMaxSizeExceededError over maxAppendSize; injected faults.
+   */
+  async multiStreamAppend(requests: AppendStreamRequest[]): Promise<MultiAppendResult> {
+    this.count('multiStreamAppend')
+    this.checkAvailable()
+    await tick()
+    if (!this.multiStreamAppendSupported) throw new UnsupportedError('multiStreamAppend', '25.1')
+    for (const request of requests) {
+      for (const event of request.events) {
+        const { metadata } = event
+        if (metadata == null) continue
+        if (
+          metadata.constructor === Uint8Array ||
+          typeof metadata !== 'object' ||
+          Array.isArray(metadata) ||
+          Object.values(metadata).some((value) => typeof value !== 'string')
+        ) {
+          throw new Error('multiStreamAppend requires metadata to be a plain object with string keys and string values.')
+        }
+      }
+    }
+    const fault = this.takeFault('multiStreamAppend')
+    if (fault && !fault.afterWrite) throw fault.error
+    if (requests.length === 0) throw new UnknownError(undefined, 'An append session must contain at least one append request.')
+    const seen = new Set<string>()
+    for (const request of requests) {
+      const key = request.streamName.toLowerCase()
+      if (seen.has(key)) {
+        throw new UnknownError(undefined, `Stream '${request.streamName}' already has a different group of messages in this session.`)
+      }
+      seen.add(key)
+    }
+    const pending = requests.map((request) => request.events.map((event) => toPending(request.streamName, event, 'multiStreamAppend')))
+    const size = pending.flat().reduce((sum, e) => sum + e.data.length + e.metadata.length, 0)
+    if (size > this.options.maxAppendSize) {
+      const details = { size, maxSize: this.options.maxAppendSize }
+      throw new TransactionMaxSizeExceededError(undefined as unknown as ServiceErrorLike, details as never)
+    }
+
+    const decisions = requests.map((request, i) =>
+      this.checkCommit(request.streamName, request.expectedState, (pending[i] as PendingEvent[]).map((e) => e.id)),
+    )
+    const conflict = (index: number): WrongExpectedVersionError => {
+      const request = requests[index] as AppendStreamRequest
+      const decision = decisions[index] as CommitDecision
+      const current = decision.kind === 'idempotent' ? decision.last : decision.current
+      return new WrongExpectedVersionError(undefined, { streamName: request.streamName, expected: request.expectedState, current: currentState(current) })
+    }
+    let result: MultiAppendResult
+    if (decisions.every((d) => d.kind === 'ok')) {
+      const written = this.write(pending.flat())
+      const responses = requests.map((request, i) => {
+        const mine = written.filter((e) => e.streamId === request.streamName)
+        const revision = mine.length > 0 ? (mine[mine.length - 1] as FakeStoredEvent).revision : (decisions[i] as { current: bigint }).current
+        return { streamName: request.streamName, revision }
+      })
+      const last = written[written.length - 1]
+      result = { position: last ? last.commit : this.headCommit(), responses }
+    } else if (decisions.every((d) => d.kind === 'idempotent')) {
+      const idempotent = decisions as Extract<CommitDecision, { kind: 'idempotent' }>[]
+      result = {
+        position: idempotent.reduce((max, d) => (d.lastEvent.commit > max ? d.lastEvent.commit : max), -1n),
+        responses: requests.map((request, i) => ({ streamName: request.streamName, revision: (idempotent[i] as { last: bigint }).last })),
+      }
+    } else {
+      // Ok + wrong: the first wrong stream. With an idempotent or corrupted stream in the mix the
+      // server answers WrongExpectedVersion without naming a stream; the first non-ok one is reported.
+      const firstWrong = decisions.findIndex((d) => d.kind === 'wrong')
+      throw conflict(firstWrong >= 0 ? firstWrong : decisions.findIndex((d) => d.kind !== 'ok'))
+    }
+    if (fault) throw fault.error
+    return result
+  }
+
+  /**
+   * Reads one stream. Nothing happens until iterated; a missing stream then throws the client's
+   * StreamNotFoundError (as the Rust bridge reports it). `fromRevision` is inclusive both ways.
+   * @throws InvalidArgumentError synchronously for a negative or > 2^64-1 fromRevision (as readStream.js).
+   */
+  readStream(stream: string, options: ReadStreamOptions = {}): AsyncIterableIterator<ResolvedEvent> {
+    const { fromRevision = 'start', direction = 'forwards', maxCount = Number.MAX_SAFE_INTEGER } = options
+    if (typeof fromRevision === 'bigint') {
+      if (fromRevision < 0n) {
+        throw new InvalidArgumentError(`fromRevision value must be a non-negative integer. Value Received: ${fromRevision}`)
+      }
+      if (fromRevision > 0xffffffffffffffffn) {
+        throw new InvalidArgumentError(
+          `fromRevision value must be a non-negative integer, range from 0 to 18446744073709551615. Value Received: ${fromRevision}`,
+        )
+      }
+    }
+    this.count('readStream')
+    const numbers = this.numbersOn.has('readStream')
+    const self = this
+    return (async function* readStreamIterator(): AsyncGenerator<ResolvedEvent> {
+      self.checkCall('readStream')
+      const limit = toLimit(maxCount)
+      if (fromRevision !== 'start' && fromRevision !== 'end' && typeof fromRevision !== 'bigint') {
+        throw new TypeError(`FakeKurrentClient: readStream fromRevision must be 'start', 'end' or a bigint, got ${typeof fromRevision}`)
+      }
+      await tick()
+      const events = self.streams.get(stream)
+      if (!events || events.length === 0) throw new StreamNotFoundError(undefined, stream)
+      const snapshot = events.slice()
+      const last = BigInt(snapshot.length - 1)
+      const selected: FakeStoredEvent[] = []
+      if (direction === 'forwards') {
+        const from = fromRevision === 'start' ? 0n : fromRevision === 'end' ? last + 1n : fromRevision
+        for (let r = from; r <= last && BigInt(selected.length) < limit; r++) selected.push(snapshot[Number(r)] as FakeStoredEvent)
+      } else {
+        let from = fromRevision === 'start' ? 0n : fromRevision === 'end' ? last : fromRevision
+        if (from > last) from = last
+        for (let r = from; r >= 0n && BigInt(selected.length) < limit; r--) selected.push(snapshot[Number(r)] as FakeStoredEvent)
+      }
+      for (const event of selected) yield { event: toRecorded(event, numbers) } as ResolvedEvent
+    })()
+  }
+
+  /**
+   * Reads `$all`: forwards from `fromPosition` inclusive, backwards from it exclusive (the server's
+   * AllReader). The server's default `$all` filter always applies; `filter` narrows it further.
+   */
+  readAll(options: ReadAllOptions = {}): AsyncIterableIterator<AllStreamResolvedEvent> {
+    const { fromPosition = 'start', direction = 'forwards', maxCount = Number.MAX_SAFE_INTEGER, filter } = options
+    this.count('readAll')
+    const numbers = this.numbersOn.has('readAll')
+    const self = this
+    return (async function* readAllIterator(): AsyncGenerator<AllStreamResolvedEvent> {
+      self.checkCall('readAll')
+      const limit = toLimit(maxCount)
+      if (fromPosition !== 'start' && fromPosition !== 'end') {
+        if (typeof fromPosition.commit !== 'bigint' || typeof fromPosition.prepare !== 'bigint') {
+          throw new TypeError('FakeKurrentClient: readAll fromPosition.commit and .prepare must be bigints')
+        }
+      }
+      await tick()
+      const snapshot = self.log.slice()
+      const selected: FakeStoredEvent[] = []
+      const take = (event: FakeStoredEvent): boolean => {
+        if (!allows(filter, event)) return true
+        selected.push(event)
+        return BigInt(selected.length) < limit
+      }
+      if (limit > 0n) {
+        if (direction === 'forwards') {
+          for (const event of snapshot) {
+            if (fromPosition === 'end') break
+            if (fromPosition !== 'start' && comparePositions(event.commit, event.prepare, fromPosition) < 0) continue
+            if (!take(event)) break
+          }
+        } else {
+          for (let i = snapshot.length - 1; i >= 0; i--) {
+            const event = snapshot[i] as FakeStoredEvent
+            if (fromPosition === 'start') break
+            if (fromPosition !== 'end' && comparePositions(event.commitEnd, event.prepareEnd, fromPosition) > 0) continue
+            if (!take(event)) break
+          }
+        }
+      }
+      for (const event of selected) yield toAllResolved(event, numbers)
+    })()
+  }
+
+  /**
+   * Subscribes to `$all` after `fromPosition` (exclusive), then live. Returns at once; failures
+   * (unavailable, injected) arrive as an 'error' event, as with the real client.
+   * @throws Error synchronously for a filter with checkpointInterval or maxSearchWindow <= 0 (subscribeToAll.js).
+   */
+  subscribeToAll(options: SubscribeToAllOptions = {}): AllStreamSubscription {
+    const { fromPosition = 'start', filter } = options
+    if (filter) {
+      if (typeof filter.maxSearchWindow === 'number' && filter.maxSearchWindow <= 0) throw new Error('MaxSearchWindow must be greater than 0.')
+      if (filter.checkpointInterval <= 0) throw new Error('CheckpointInterval must be greater than 0.')
+    }
+    this.count('subscribeToAll')
+    const ordinal = this.subscriptionsOpened++
+    const script = { replay: this.options.replayOnResubscribe, ...this.scripts.get(ordinal) }
+    this.scripts.delete(ordinal)
+    let startError: Error | undefined
+    try {
+      this.checkCall('subscribeToAll')
+    } catch (error) {
+      startError = error as Error
+    }
+    const subscription = new FakeSubscription({
+      host: this,
+      fromPosition,
+      filter,
+      script,
+      startError,
+      numbers: this.numbersOn.has('subscribeToAll'),
+    })
+    this.live.add(subscription)
+    return subscription as unknown as AllStreamSubscription
+  }
+
+  /** Ends every live subscription (as the real client's dispose cancels its open calls). */
+  async dispose(): Promise<void> {
+    this.disposed = true
+    const subscriptions = [...this.live]
+    await Promise.all(subscriptions.map((s) => s.unsubscribe()))
+  }
+
+  /** The configured server version. */
+  async serverVersion(): Promise<string> {
+    this.enterNow('serverVersion')
+    await tick()
+    return this.options.serverVersion
+  }
+
+  // ------------------------------------------------------------------ test controls
+
+  /**
+   * Makes the next `times` calls of `kind` fail with `error`. With `afterWrite`, an append takes
+   * effect on the server first and the client still sees the error (a lost answer: the caller
+   * cannot know the write happened; retrying with the same ids is then idempotent).
+   * Reads fail when iterated; subscriptions emit the error right after starting.
+   */
+  failNext(kind: FakeCallKind, error: Error, options: { times?: number; afterWrite?: boolean } = {}): void {
+    const list = this.faults.get(kind) ?? []
+    list.push({ error, afterWrite: options.afterWrite ?? false, remaining: options.times ?? 1 })
+    this.faults.set(kind, list)
+  }
+
+  /** Makes every call fail with the client's UnavailableError (true) or work again (false). */
+  setUnavailable(unavailable: boolean): void {
+    this.unavailable = unavailable
+  }
+
+  /** Scripts the subscription with this ordinal (0 = the first subscribeToAll call of this client). */
+  scriptSubscription(ordinal: number, script: SubscriptionScript): void {
+    this.scripts.set(ordinal, script)
+  }
+
+  /** Scripts the next subscribeToAll call. */
+  scriptNextSubscription(script: SubscriptionScript): void {
+    this.scripts.set(this.subscriptionsOpened, script)
+  }
+
+  /**
+   * Drops every live subscription now, with `error` (or just ending them), as a server restart
+   * does; the events they already delivered stay delivered.
+   */
+  dropSubscriptions(error?: Error): void {
+    for (const subscription of [...this.live]) subscription.dropFromServer(error)
+  }
+
+  /**
+   * Writes an event without any check, as the server itself does for system streams (`$`-prefixed
+   * streams, `$metadata`, `$>` links...). `data` is JSON unless it is a Uint8Array.
+   */
+  appendSystemEvent(stream: string, type: string, data: unknown, metadata?: Record<string, unknown>): FakeStoredEvent {
+    const isJson = !(data instanceof Uint8Array)
+    const event: PendingEvent = {
+      stream,
+      id: randomUUID(),
+      type,
+      isJson,
+      data: isJson ? encoder.encode(JSON.stringify(data)) : (data as Uint8Array).slice(),
+      metadata: metadata ? encoder.encode(JSON.stringify(metadata)) : new Uint8Array(),
+    }
+    return this.write([event])[0] as FakeStoredEvent
+  }
+
+  /** Every event in the log, in `$all` order (system events included, nothing filtered). */
+  get events(): readonly FakeStoredEvent[] {
+    return this.log
+  }
+
+  /** The events of one stream (empty when it does not exist). */
+  streamEvents(stream: string): readonly FakeStoredEvent[] {
+    return this.streams.get(stream) ?? []
+  }
+
+  /** Subscriptions not yet ended. */
+  get liveSubscriptions(): number {
+    return this.live.size
+  }
+
+  /** subscribeToAll calls so far (the next one has this ordinal). */
+  get subscriptionCount(): number {
+    return this.subscriptionsOpened
+  }
+
+  /** How many times `kind` was called. */
+  calls(kind: FakeCallKind): number {
+    return this.callCounts.get(kind) ?? 0
+  }
+
+  /** Whether dispose() was called. */
+  get isDisposed(): boolean {
+    return this.disposed
+  }
+
+  // ------------------------------------------------------------------ internals (used by FakeSubscription too)
+
+  /** @internal */
+  logSnapshotLength(): number {
+    return this.log.length
+  }
+
+  /** @internal */
+  logAt(index: number): FakeStoredEvent | undefined {
+    return this.log[index]
+  }
+
+  /** @internal Index of the first event strictly after `position`. */
+  indexAfter(position: Position): number {
+    const i = this.log.findIndex((e) => comparePositions(e.commit, e.prepare, position) > 0)
+    return i < 0 ? this.log.length : i
+  }
+
+  /** @internal */
+  forget(subscription: FakeSubscription): void {
+    this.live.delete(subscription)
+  }
+
+  /** @internal Position of the last event of the log, for caughtUp. */
+  headPosition(): Position | undefined {
+    const last = this.log[this.log.length - 1]
+    return last ? positionOf(last) : undefined
+  }
+
+  private headCommit(): bigint {
+    return this.headPosition()?.commit ?? 0n
+  }
+
+  private count(kind: FakeCallKind): void {
+    this.callCounts.set(kind, this.calls(kind) + 1)
+  }
+
+  /** Counts the call and throws now if it must fail. */
+  private enterNow(kind: FakeCallKind): void {
+    this.count(kind)
+    this.checkCall(kind)
+  }
+
+  /** Throws when the call must fail: unavailable, disposed, or an injected fault. */
+  private checkCall(kind: FakeCallKind): void {
+    this.checkAvailable()
+    const fault = this.takeFault(kind)
+    if (fault) throw fault.error
+  }
+
+  private checkAvailable(): void {
+    if (this.unavailable) throw fakeErrors.unavailable()
+    if (this.disposed && this.options.callsAfterDispose === 'throw') {
+      throw new UnavailableError(undefined, 'FakeKurrentClient: called after dispose()')
+    }
+  }
+
+  private takeFault(kind: FakeCallKind): Fault | undefined {
+    const list = this.faults.get(kind)
+    const fault = list?.[0]
+    if (!list || !fault) return undefined
+    fault.remaining -= 1
+    if (fault.remaining <= 0) list.shift()
+    return fault
+  }
+
+  /**
+   * The server's commit check for one stream (IndexWriter.CheckCommit): which expected states
+   * match, and when a write is an idempotent repeat of events already there.
+   */
+  private checkCommit(stream: string, expected: AppendStreamState, ids: string[]): CommitDecision {
+    const events = this.streams.get(stream) ?? []
+    const current = BigInt(events.length) - 1n
+    const wrong = (corrupted = false): CommitDecision => ({ kind: 'wrong', current, corrupted })
+    if (events.length === 0) {
+      // A stream that never existed: only 'any' and 'no_stream' match (CheckCommitForNewStream).
+      return expected === 'any' || expected === 'no_stream' ? { kind: 'ok', current } : wrong()
+    }
+    if (expected === 'any' || expected === 'stream_exists') {
+      // Best-effort idempotency through the ids' latest writes.
+      if (ids.length === 0) return { kind: 'ok', current }
+      const found = ids.map((id) => {
+        const event = this.byId.get(id)
+        return event && event.streamId === stream ? event : undefined
+      })
+      const first = found[0]
+      if (!first) return { kind: 'ok', current }
+      if (found.some((e) => e === undefined)) return wrong(true)
+      const lastEvent = found[found.length - 1] as FakeStoredEvent
+      return { kind: 'idempotent', first: first.revision, last: lastEvent.revision, lastEvent }
+    }
+    const expectedRevision = expected === 'no_stream' ? -1n : expected
+    if (expectedRevision < current) {
+      // Writing earlier than the end: idempotent only if the ids are the events right after it.
+      if (ids.length === 0) return wrong()
+      for (let i = 0; i < ids.length; i++) {
+        const event = events[Number(expectedRevision) + 1 + i]
+        if (!event || event.id !== ids[i]) return wrong(i > 0)
+      }
+      const lastEvent = events[Number(expectedRevision) + ids.length] as FakeStoredEvent
+      return { kind: 'idempotent', first: expectedRevision + 1n, last: lastEvent.revision, lastEvent }
+    }
+    if (expectedRevision > current) return wrong()
+    return { kind: 'ok', current }
+  }
+
+  /** Writes events as one transaction; returns them with their revisions and positions. */
+  private write(pending: PendingEvent[]): FakeStoredEvent[] {
+    const created = this.options.now()
+    const sizes = pending.map((e) => BigInt(recordSize(e)))
+    const offsets: bigint[] = []
+    let offset = this.writerPosition
+    for (const size of sizes) {
+      offsets.push(offset)
+      offset += size
+    }
+    const shared = this.options.positionModel === 'sharedCommit'
+    const commitAt = offset
+    const commitEnd = shared ? commitAt + BigInt(COMMIT_RECORD_SIZE) : commitAt
+    this.writerPosition = commitEnd
+    const written = pending.map((e, i) => {
+      const events = this.streams.get(e.stream) ?? []
+      const prepare = offsets[i] as bigint
+      const prepareEnd = prepare + (sizes[i] as bigint)
+      const stored: FakeStoredEvent = Object.freeze({
+        streamId: e.stream,
+        revision: BigInt(events.length),
+        id: e.id,
+        type: e.type,
+        isJson: e.isJson,
+        data: e.data,
+        metadata: e.metadata,
+        created,
+        commit: shared ? commitAt : prepare,
+        prepare,
+        commitEnd: shared ? commitEnd : prepareEnd,
+        prepareEnd,
+      })
+      events.push(stored)
+      this.streams.set(e.stream, events)
+      this.log.push(stored)
+      this.byId.set(e.id, stored)
+      return stored
+    })
+    for (const subscription of this.live) subscription.wake()
+    return written
+  }
+}
+
+// ------------------------------------------------------------------ subscription
+
+interface FakeSubscriptionInit {
+  host: FakeKurrentClient
+  fromPosition: SubscribeToAllOptions['fromPosition']
+  filter: Filter | undefined
+  script: SubscriptionScript
+  startError: Error | undefined
+  numbers: boolean
+}
+
+/**
+ * A `$all` subscription: an object-mode Readable like the client's Subscription (a Transform fed by
+ * the gRPC call), with `unsubscribe()`, 'confirmation', 'caughtUp' and async iteration.
+ *
+ * Like the real one, it emits 'caughtUp' when it has pushed the last historical event into its
+ * buffer, which can be before the consumer has read those events.
+ */
+class FakeSubscription extends Readable {
+  /** Subscription id the server confirmed (set on 'confirmation'). */
+  id?: string
+  private readonly host: FakeKurrentClient
+  private readonly eventFilter: Filter | undefined
+  private readonly script: SubscriptionScript
+  private readonly numbers: boolean
+  private readonly replayQueue: FakeStoredEvent[] = []
+  private cursor = 0
+  private delivered = 0
+  private started = false
+  private stopped = false
+  private wantsData = true
+  private caughtUpEmitted = false
+  private wakeScheduled = false
+
+  constructor(init: FakeSubscriptionInit) {
+    super({ objectMode: true })
+    this.host = init.host
+    this.eventFilter = init.filter
+    this.script = init.script
+    this.numbers = init.numbers
+    const from = init.fromPosition ?? 'start'
+    if (from === 'start') {
+      this.cursor = 0
+    } else if (from === 'end') {
+      this.cursor = init.host.logSnapshotLength()
+    } else {
+      this.cursor = init.host.indexAfter({ commit: BigInt(from.commit), prepare: BigInt(from.prepare) })
+      const replay = init.script.replay ?? 0
+      if (replay > 0) {
+        const earlier: FakeStoredEvent[] = []
+        for (let i = this.cursor - 1; i >= 0 && earlier.length < replay; i--) {
+          const event = init.host.logAt(i) as FakeStoredEvent
+          if (allows(this.eventFilter, event)) earlier.unshift(event)
+        }
+        this.replayQueue.push(...earlier)
+      }
+    }
+    setImmediate(() => this.start(init.startError))
+  }
+
+  override _read(): void {
+    this.wantsData = true
+    this.pump()
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.stopped = true
+    this.host.forget(this)
+    callback(error)
+  }
+
+  /** Ends the subscription without error (the client cancels the call; its CANCELLED is ignored). */
+  unsubscribe(): Promise<void> {
+    return new Promise((resolve) => {
+      setImmediate(() => {
+        this.end()
+        resolve()
+      })
+    })
+  }
+
+  /** @internal New events were written. */
+  wake(): void {
+    // Delivered from the event loop, never from inside the writer's call.
+    if (!this.started || !this.wantsData || this.wakeScheduled) return
+    this.wakeScheduled = true
+    setImmediate(() => {
+      this.wakeScheduled = false
+      this.pump()
+    })
+  }
+
+  /** @internal The server drops the subscription: the stream ends, then `error` (if any) is emitted. */
+  dropFromServer(error?: Error): void {
+    if (this.stopped) return
+    this.stopped = true
+    this.host.forget(this)
+    setImmediate(() => {
+      if (this.destroyed) return
+      this.push(null)
+      if (error) this.emit('error', error)
+    })
+  }
+
+  private start(startError: Error | undefined): void {
+    if (this.stopped) return
+    if (startError) {
+      this.dropFromServer(startError)
+      return
+    }
+    this.started = true
+    this.id = randomUUID()
+    this.emit('confirmation')
+    this.pump()
+  }
+
+  private end(): void {
+    if (this.stopped) return
+    this.stopped = true
+    this.host.forget(this)
+    this.push(null)
+  }
+
+  private pump(): void {
+    while (this.started && !this.stopped) {
+      if (this.script.dropAfter !== undefined && this.delivered >= this.script.dropAfter) {
+        this.dropFromServer(this.script.error)
+        return
+      }
+      const event = this.next()
+      if (!event) {
+        if (!this.caughtUpEmitted) {
+          this.caughtUpEmitted = true
+          const info: CaughtUp = { date: new Date() }
+          const position = this.host.headPosition()
+          if (position) info.position = position
+          this.emit('caughtUp', info)
+        }
+        return
+      }
+      this.delivered += 1
+      if (!this.push(toAllResolved(event, this.numbers))) {
+        this.wantsData = false
+        return
+      }
+    }
+  }
+
+  private next(): FakeStoredEvent | undefined {
+    const replayed = this.replayQueue.shift()
+    if (replayed) return replayed
+    while (this.cursor < this.host.logSnapshotLength()) {
+      const event = this.host.logAt(this.cursor++) as FakeStoredEvent
+      if (allows(this.eventFilter, event)) return event
+    }
+    return undefined
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+function versionAtLeast(version: string, major: number, minor: number): boolean {
+  const [a = 0, b = 0] = version.split('.').map((part) => Number.parseInt(part, 10))
+  return a > major || (a === major && b >= minor)
+}
+
+function utf8Length(text: string): number {
+  return encoder.encode(text).length
+}
+
+function recordSize(event: PendingEvent): number {
+  return PREPARE_RECORD_OVERHEAD + utf8Length(event.stream) + utf8Length(event.type) + event.data.length + event.metadata.length
+}
+
+function positionOf(event: FakeStoredEvent): Position {
+  return { commit: event.commit, prepare: event.prepare }
+}
+
+function currentState(current: bigint): CurrentStreamState {
+  return current < 0n ? 'no_stream' : current
+}
+
+/** Order of (commit, prepare) against a position: negative, zero or positive. */
+function comparePositions(commit: bigint, prepare: bigint, position: Position): number {
+  if (commit !== position.commit) return commit < position.commit ? -1 : 1
+  if (prepare !== position.prepare) return prepare < position.prepare ? -1 : 1
+  return 0
+}
+
+/** maxCount as the bridge takes it (BigInt(maxCount)); a fractional number fails like BigInt does. */
+function toLimit(maxCount: number | bigint): bigint {
+  try {
+    return BigInt(maxCount)
+  } catch (error) {
+    throw new UnknownError(undefined, (error as Error).message)
+  }
+}
+
+/**
+ * An event as the client serializes it (append.js / multiStreamAppend.js): JSON data through
+ * JSON.stringify, metadata as JSON bytes unless already bytes.
+ */
+function toPending(stream: string, event: EventData, call: 'appendToStream' | 'multiStreamAppend'): PendingEvent {
+  if (typeof event.id !== 'string' || !UUID_PATTERN.test(event.id)) {
+    throw new UnknownError(undefined, `FakeKurrentClient: event id ${String(event.id)} is not a UUID`)
+  }
+  let data: Uint8Array
+  if (event.contentType === 'application/json') {
+    let json: string | undefined
+    try {
+      json = JSON.stringify(event.data)
+    } catch (error) {
+      throw new TypeError(
+        `FakeKurrentClient: ${call} of ${event.type}: data is not JSON-serializable (${(error as Error).message}). ` +
+          'The real client throws this inside an async Promise executor: an unhandled rejection, and the append never settles.',
+      )
+    }
+    if (json === undefined) {
+      throw new TypeError(
+        `FakeKurrentClient: ${call} of ${event.type}: JSON.stringify(data) is undefined; the real client's Buffer.from fails in an async executor (unhandled rejection, no answer).`,
+      )
+    }
+    data = encoder.encode(json)
+  } else {
+    data = Uint8Array.from(event.data as Uint8Array)
+  }
+  let metadata = new Uint8Array()
+  const given = event.metadata as unknown
+  if (given) {
+    metadata = given instanceof Uint8Array ? Uint8Array.from(given) : encoder.encode(JSON.stringify(given))
+  }
+  return { stream, id: event.id.toLowerCase(), type: event.type, isJson: event.contentType === 'application/json', data, metadata }
+}
+
+/** The server's `$all` filter (EventFilter.cs): its defaults, then the stream-name or event-type filter. */
+function allows(filter: Filter | undefined, event: FakeStoredEvent): boolean {
+  if (!defaultAllFilterAllows(event)) return false
+  if (!filter) return true
+  const subject = filter.filterOn === 'streamName' ? event.streamId : event.type
+  if ('prefixes' in filter) return filter.prefixes.some((prefix) => subject.startsWith(prefix))
+  if ('regex' in filter) return new RegExp(filter.regex).test(subject)
+  return true
+}
+
+function defaultAllFilterAllows(event: FakeStoredEvent): boolean {
+  const stream = event.streamId
+  if (!stream.startsWith('$')) return true
+  if (stream === '$epoch-information') return false
+  if (stream.startsWith('$persistentsubscription-$all::') && (stream.endsWith('-checkpoint') || stream.endsWith('-parked'))) return false
+  return true
+}
+
+/** A bigint, or the JS number the buggy client path hands back instead. */
+function maybeNumber(value: bigint, numbers: boolean): bigint {
+  return numbers ? (Number(value) as unknown as bigint) : value
+}
+
+/** The recorded event as the client converts it (convertRustEvent.js / convertGrpcEvent.js). */
+function toRecorded(event: FakeStoredEvent, numbers: boolean): AllStreamRecordedEvent {
+  let data: unknown
+  if (event.isJson) {
+    const text = decoder.decode(event.data)
+    try {
+      data = JSON.parse(text)
+    } catch {
+      data = text
+    }
+  } else {
+    data = event.data.slice()
+  }
+  let metadata: unknown
+  if (event.metadata.length > 0) {
+    try {
+      metadata = JSON.parse(decoder.decode(event.metadata))
+    } catch {
+      metadata = event.metadata.slice()
+    }
+  }
+  return {
+    streamId: event.streamId,
+    id: event.id,
+    revision: maybeNumber(event.revision, numbers),
+    type: event.type,
+    data,
+    metadata,
+    isJson: event.isJson,
+    created: new Date(event.created.getTime()),
+    position: { commit: maybeNumber(event.commit, numbers), prepare: maybeNumber(event.prepare, numbers) },
+  } as AllStreamRecordedEvent
+}
+
+function toAllResolved(event: FakeStoredEvent, numbers: boolean): AllStreamResolvedEvent {
+  return { event: toRecorded(event, numbers), commitPosition: maybeNumber(event.commit, numbers) }
+}
