@@ -35,6 +35,9 @@ export const DEFAULT_FALLBACK_CONCURRENCY = 16
 /** First pause before resubscribing after a dropped subscription, ms; doubles up to the max. */
 export const DEFAULT_RESUBSCRIBE_INITIAL_MS = 100
 export const DEFAULT_RESUBSCRIBE_MAX_MS = 10_000
+/** Events read backwards from the end to find the last one of ours (a system event in a `$`
+ * stream with an ordinary type passes the server's type filter). */
+const HEAD_SCAN_EVENTS = 16
 /** How long start-up waits for the server to answer, ms. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 
@@ -233,7 +236,13 @@ export class KurrentDbEventStore implements EventStore {
     }
   }
 
-  /** Reads `$all` without system events, in pages of `pageSize`, from `fromPosition` inclusive. */
+  /** The server-side filter on the ledger's stream prefixes (system streams never match). */
+  private ledgerFilter(prefixes: readonly string[] = this.streamPrefixes): Filter {
+    return streamNameFilter({ prefixes: [...prefixes] })
+  }
+
+  /** Reads `$all` without system events (server-side filter on event type, and any `$` stream
+   * dropped here), in pages of `pageSize`, from `fromPosition` inclusive. */
   async *readAll(options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {
     let remaining = options.maxCount ?? Number.POSITIVE_INFINITY
     let from = options.fromPosition
@@ -266,7 +275,7 @@ export class KurrentDbEventStore implements EventStore {
 
   async headPosition(): Promise<bigint | null> {
     try {
-      for await (const resolved of this.options.client.readAll({ fromPosition: END, direction: 'backwards', maxCount: 1, filter: excludeSystemEvents() })) {
+      for await (const resolved of this.options.client.readAll({ fromPosition: END, direction: 'backwards', maxCount: HEAD_SCAN_EVENTS, filter: excludeSystemEvents() })) {
         const event = toRecordedEvent(resolved)
         if (event) return event.position
       }
@@ -284,7 +293,7 @@ export class KurrentDbEventStore implements EventStore {
    */
   async *subscribeAll(options: SubscribeAllOptions = {}): Subscription {
     const signal = anySignal(options.signal, this.closing.signal)
-    const filter: Filter = streamNameFilter({ prefixes: [...(options.streamPrefixes ?? this.streamPrefixes)] })
+    const filter = this.ledgerFilter(options.streamPrefixes)
     let last = options.afterPosition
     let backoffMs = this.resubscribeInitialMs
     while (!signal.aborted) {
