@@ -1,5 +1,10 @@
-import { CONTRIBUTION_RECORDED, type ContributionRecordedData } from '../src/domain/contribution/events.js'
-import { addYuan } from '../src/domain/money.js'
+import {
+  CONTRIBUTION_LINE_VOIDED,
+  CONTRIBUTION_RECORDED,
+  type ContributionLineVoidedData,
+  type ContributionRecordedData,
+} from '../src/domain/contribution/events.js'
+import { addYuan, subtractYuan } from '../src/domain/money.js'
 import { SCHEMES, type Scheme } from '../src/domain/schemes.js'
 import type { DocumentProjection, ProjectedEvent } from './projection.js'
 
@@ -9,10 +14,11 @@ export interface PersonSchemeBalance {
   individualAccount: string
   employerContributed: string
   employeeContributed: string
-  /** Distinct periods (`YYYY-MM`) contributed, sorted. */
-  periods: string[]
-  /** Regions (GB/T 2260) contributed in, sorted. */
-  regions: string[]
+  /** Contribution lines credited per period (`YYYY-MM`); a period with none is absent. Two
+   * employers can both credit work injury for one month, so these are counts. */
+  periods: Record<string, number>
+  /** Contribution lines credited per region (GB/T 2260). */
+  regions: Record<string, number>
 }
 
 /** Document of the `person-balances` projection, keyed by personId. */
@@ -25,33 +31,42 @@ const emptyScheme = (): PersonSchemeBalance => ({
   individualAccount: '0.00',
   employerContributed: '0.00',
   employeeContributed: '0.00',
-  periods: [],
-  regions: [],
+  periods: {},
+  regions: {},
 })
 
-const withSorted = (list: string[], item: string): string[] => (list.includes(item) ? list : [...list, item].sort())
+/** A count map with `key` moved by `delta` (a key whose count reaches 0 is removed). */
+function count(map: Record<string, number>, key: string, delta: 1 | -1): Record<string, number> {
+  const next = { ...map, [key]: (map[key] ?? 0) + delta }
+  if (next[key]! <= 0) delete next[key]
+  return next
+}
 
 /** Per person and scheme: individual account, employer and employee contributions, months, regions. */
 export const personBalances: DocumentProjection<PersonBalancesDoc> = {
   name: 'person-balances',
   keysOf: (event: ProjectedEvent) =>
-    event.type === CONTRIBUTION_RECORDED ? [(event.data as ContributionRecordedData).personId] : [],
+    event.type === CONTRIBUTION_RECORDED || event.type === CONTRIBUTION_LINE_VOIDED
+      ? [(event.data as ContributionRecordedData | ContributionLineVoidedData).personId]
+      : [],
   initial: (personId) => ({
     personId,
     schemes: Object.fromEntries(SCHEMES.map((s) => [s, emptyScheme()])) as Record<Scheme, PersonSchemeBalance>,
   }),
   evolve(doc, event) {
-    if (event.type !== CONTRIBUTION_RECORDED) return doc
-    const data = event.data as ContributionRecordedData
+    if (event.type !== CONTRIBUTION_RECORDED && event.type !== CONTRIBUTION_LINE_VOIDED) return doc
+    const data = event.data as ContributionRecordedData | ContributionLineVoidedData
+    const voided = event.type === CONTRIBUTION_LINE_VOIDED
+    const move = voided ? subtractYuan : addYuan
     const schemes = { ...doc.schemes }
     for (const s of data.schemes) {
       const b = schemes[s.scheme]
       schemes[s.scheme] = {
-        individualAccount: addYuan(b.individualAccount, s.individualAccount),
-        employerContributed: addYuan(b.employerContributed, s.employer),
-        employeeContributed: addYuan(b.employeeContributed, s.employee),
-        periods: withSorted(b.periods, data.period),
-        regions: withSorted(b.regions, data.region),
+        individualAccount: move(b.individualAccount, s.individualAccount),
+        employerContributed: move(b.employerContributed, s.employer),
+        employeeContributed: move(b.employeeContributed, s.employee),
+        periods: count(b.periods, data.period, voided ? -1 : 1),
+        regions: count(b.regions, data.region, voided ? -1 : 1),
       }
     }
     return { ...doc, schemes }

@@ -1,5 +1,10 @@
-import { CONTRIBUTION_RECORDED, type ContributionRecordedData } from '../src/domain/contribution/events.js'
-import { addYuan } from '../src/domain/money.js'
+import {
+  CONTRIBUTION_LINE_VOIDED,
+  CONTRIBUTION_RECORDED,
+  type ContributionLineVoidedData,
+  type ContributionRecordedData,
+} from '../src/domain/contribution/events.js'
+import { addYuan, subtractYuan } from '../src/domain/money.js'
 import { SCHEMES, type Scheme } from '../src/domain/schemes.js'
 import type { DocumentProjection, ProjectedEvent } from './projection.js'
 
@@ -21,7 +26,9 @@ export interface PoolBalancesDoc {
 export const poolBalances: DocumentProjection<PoolBalancesDoc> = {
   name: 'pool-balances',
   keysOf: (event: ProjectedEvent) =>
-    event.type === CONTRIBUTION_RECORDED ? [(event.data as ContributionRecordedData).region] : [],
+    event.type === CONTRIBUTION_RECORDED || event.type === CONTRIBUTION_LINE_VOIDED
+      ? [(event.data as ContributionRecordedData | ContributionLineVoidedData).region]
+      : [],
   initial: (region) => ({
     region,
     schemes: Object.fromEntries(SCHEMES.map((s) => [s, { balance: '0.00', contributions: '0.00' }])) as Record<
@@ -30,14 +37,15 @@ export const poolBalances: DocumentProjection<PoolBalancesDoc> = {
     >,
   }),
   evolve(doc, event) {
-    if (event.type !== CONTRIBUTION_RECORDED) return doc
-    const data = event.data as ContributionRecordedData
+    if (event.type !== CONTRIBUTION_RECORDED && event.type !== CONTRIBUTION_LINE_VOIDED) return doc
+    const data = event.data as ContributionRecordedData | ContributionLineVoidedData
+    const move = event.type === CONTRIBUTION_LINE_VOIDED ? subtractYuan : addYuan
     const schemes = { ...doc.schemes }
     for (const s of data.schemes) {
       const b = schemes[s.scheme]
       schemes[s.scheme] = {
-        balance: addYuan(b.balance, s.pool),
-        contributions: addYuan(b.contributions, s.pool),
+        balance: move(b.balance, s.pool),
+        contributions: move(b.contributions, s.pool),
       }
     }
     return { ...doc, schemes }

@@ -55,3 +55,8 @@ export function sum(amounts: Iterable<Decimal>): Decimal {
 export function addYuan(a: string, b: string): string {
   return formatYuan(new Yuan(a).plus(new Yuan(b)))
 }
+
+/** Subtracts two wire amounts (`"3.30"` - `"1.10"` → `"2.20"`); for folds over stored events. */
+export function subtractYuan(a: string, b: string): string {
+  return formatYuan(new Yuan(a).minus(new Yuan(b)))
+}

@@ -42,8 +42,8 @@ export const personRoutes =
               individualAccount: b.individualAccount,
               employerContributed: b.employerContributed,
               employeeContributed: b.employeeContributed,
-              months: b.periods.length,
-              regions: b.regions,
+              months: Object.keys(b.periods).length,
+              regions: Object.keys(b.regions).sort(),
             },
           ]
         }),

@@ -6,7 +6,7 @@ import {
   type ExpectedRevision,
   type StreamAppend,
 } from '../eventstore/port.js'
-import { decideSubmission, type SubmissionDecision } from '../domain/contribution/decide.js'
+import { decideSubmission, voidUnfinishedLines, type SubmissionDecision } from '../domain/contribution/decide.js'
 import {
   SUBMISSION_RECORDED,
   personStream,
@@ -95,8 +95,24 @@ export class RecordSubmissionHandler {
           return { kind: 'receipt', receipt: receipt('already-recorded', decision.recorded, recorded!.position) }
         case 'record':
           break
-        default:
-          return { kind: 'refused', decision }
+        default: {
+          // A refused submission leaves nothing that counts: lines an interrupted attempt wrote
+          // without its marker are voided, then the submission is decided again on that state.
+          const voids = recorded ? [] : voidUnfinishedLines(cmd, persons, `submission ${cmd.submissionId} refused: ${decision.outcome}`)
+          if (voids.length === 0) return { kind: 'refused', decision }
+          try {
+            await this.store.appendMany(
+              voids.map((v) => ({
+                stream: personStream(v.personId),
+                events: [{ type: v.type, data: v.data, metadata, idempotencyKey: `submission/${cmd.submissionId}/line/${v.data.lineIndex}/void` }],
+                expectedRevision: revisions.get(v.personId) ?? 'no_stream',
+              })),
+            )
+          } catch (err) {
+            if (!(err instanceof WrongExpectedRevisionError) || attempt >= MAX_APPEND_ATTEMPTS) throw err
+          }
+          continue
+        }
       }
       const appends: StreamAppend[] = decision.lineEvents.map((e) => ({
         stream: personStream(e.personId),

@@ -4,10 +4,12 @@ import type { Policy } from '../policy.js'
 import type { Scheme } from '../schemes.js'
 import { computeContribution, type SchemeAmounts } from './calculate.js'
 import {
+  CONTRIBUTION_LINE_VOIDED,
   CONTRIBUTION_RECORDED,
   SUBMISSION_RECORDED,
   type ContributionRecordedData,
   type ContributionSubmissionRecordedData,
+  type ContributionLineVoidedData,
   type ContributionTotals,
   type SchemeContribution,
 } from './events.js'
@@ -222,4 +224,37 @@ function sameLine(recorded: ContributionRecordedData, cmd: RecordSubmission, i: 
     recorded.workInjuryClass === cmd.workInjuryClass &&
     recorded.wage === formatYuan(line.wage)
   )
+}
+
+/**
+ * Voids for the lines this submission left on the persons' streams without its marker (possible
+ * only on a store without atomic multi-stream appends), when the submission is refused: the refused
+ * submission then leaves nothing behind that counts. Lines on persons the command does not name
+ * cannot be seen here (the marker, which would list them, was never written).
+ */
+export function voidUnfinishedLines(
+  cmd: RecordSubmission,
+  persons: ReadonlyMap<string, PersonContributionState>,
+  reason: string,
+): { personId: string; type: typeof CONTRIBUTION_LINE_VOIDED; data: ContributionLineVoidedData }[] {
+  const voids: { personId: string; type: typeof CONTRIBUTION_LINE_VOIDED; data: ContributionLineVoidedData }[] = []
+  for (const [personId, person] of persons) {
+    const line = person.lines.get(cmd.submissionId)
+    if (!line) continue
+    voids.push({
+      personId,
+      type: CONTRIBUTION_LINE_VOIDED,
+      data: {
+        submissionId: line.submissionId,
+        lineIndex: line.lineIndex,
+        personId,
+        employerId: line.employerId,
+        region: line.region,
+        period: line.period,
+        reason,
+        schemes: line.schemes,
+      },
+    })
+  }
+  return voids
 }

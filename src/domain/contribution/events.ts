@@ -67,12 +67,30 @@ export interface ContributionSubmissionRecordedData {
   totals: ContributionTotals
 }
 
+/**
+ * On `person-{personId}`: a line of a submission that was never completed is withdrawn. Only a
+ * store without atomic multi-stream appends can leave such a line (a submission half-written, whose
+ * retry was then refused); the void carries the line's amounts so folds subtract exactly them.
+ */
+export interface ContributionLineVoidedData {
+  submissionId: string
+  lineIndex: number
+  personId: string
+  employerId: string
+  region: string
+  period: string
+  reason: string
+  schemes: SchemeContribution[]
+}
+
 export const CONTRIBUTION_RECORDED = 'ContributionRecorded' as const
+export const CONTRIBUTION_LINE_VOIDED = 'ContributionLineVoided' as const
 export const SUBMISSION_RECORDED = 'ContributionSubmissionRecorded' as const
 
 export type ContributionEvent =
   | { type: typeof CONTRIBUTION_RECORDED; data: ContributionRecordedData }
   | { type: typeof SUBMISSION_RECORDED; data: ContributionSubmissionRecordedData }
+  | { type: typeof CONTRIBUTION_LINE_VOIDED; data: ContributionLineVoidedData }
 
 /** Stream names (DESIGN.md, "Streams"). */
 export const personStream = (personId: string): string => `person-${personId}`

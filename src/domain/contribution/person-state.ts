@@ -1,4 +1,4 @@
-import { CONTRIBUTION_RECORDED, type ContributionRecordedData } from './events.js'
+import { CONTRIBUTION_LINE_VOIDED, CONTRIBUTION_RECORDED, type ContributionLineVoidedData, type ContributionRecordedData } from './events.js'
 import type { Scheme } from '../schemes.js'
 
 /** Who already credited one (period, scheme) of a person. */
@@ -38,6 +38,16 @@ export function evolvePerson(state: PersonContributionState, event: { type: stri
       const list = state.credited.get(key) ?? []
       list.push({ submissionId: data.submissionId, employerId: data.employerId, lineIndex: data.lineIndex })
       state.credited.set(key, list)
+    }
+  }
+  if (event.type === CONTRIBUTION_LINE_VOIDED) {
+    const data = event.data as ContributionLineVoidedData
+    state.lines.delete(data.submissionId)
+    for (const s of data.schemes) {
+      const key = creditKey(data.period, s.scheme)
+      const rest = (state.credited.get(key) ?? []).filter((c) => c.submissionId !== data.submissionId)
+      if (rest.length > 0) state.credited.set(key, rest)
+      else state.credited.delete(key)
     }
   }
   return state
