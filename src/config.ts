@@ -11,7 +11,7 @@ export const ConfigSchema = z.object({
   LEDGER_SQLITE_PATH: z.string().min(1).default('./data/ledger.sqlite'),
   LEDGER_KURRENTDB_URL: z
     .string()
-    .regex(/^(kurrentdb|esdb|kdb)(\+discover)?:\/\//, 'a kurrentdb:// or esdb:// connection string')
+    .regex(/^(kurrentdb|kurrent|kdb|esdb)(\+discover)?:\/\//, 'a kurrentdb://, kurrent://, kdb:// or esdb:// connection string (+discover for gossip)')
     .optional(),
   /** How long start-up waits for KurrentDB to answer before giving up, milliseconds. */
   LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),

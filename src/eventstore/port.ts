@@ -108,6 +108,9 @@ export interface SubscribeAllOptions {
   /** Called when the subscription has delivered the history and is live (each time it becomes
    * live again after a resubscription). Feeds readiness. */
   onCaughtUp?: () => void
+  /** Called when the subscription dropped and is being resumed (no longer live until the next
+   * onCaughtUp). */
+  onDropped?: () => void
 }
 
 /**
@@ -133,6 +136,15 @@ export class WrongExpectedRevisionError extends Error {
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError'
   constructor(message: string, readonly retryAfterSeconds = 1, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
+
+/** The store refuses an append for its size (e.g. KurrentDB's MaxAppendSize). HTTP maps it to 413:
+ * retrying the same append never helps. */
+export class StoreLimitExceededError extends Error {
+  override readonly name = 'StoreLimitExceededError'
+  constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
   }
 }

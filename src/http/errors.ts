@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
-import { StoreUnavailableError, WrongExpectedRevisionError } from '../eventstore/port.js'
+import { StoreLimitExceededError, StoreUnavailableError, WrongExpectedRevisionError } from '../eventstore/port.js'
 import { HttpProblem, boundedErrors, lineOf, type FieldError } from './problem.js'
 
 const PROBLEM_JSON = 'application/problem+json; charset=utf-8'
@@ -65,6 +65,10 @@ export function installProblemHandlers(app: FastifyInstance): void {
           stream: error.stream,
         }),
       )
+    }
+    if (error instanceof StoreLimitExceededError) {
+      request.log.warn({ err: error }, 'store size limit')
+      return send(reply, request, new HttpProblem(413, 'store-limit-exceeded', 'Too large for the event store', error.message))
     }
     if (error instanceof StoreUnavailableError) {
       request.log.warn({ err: error }, 'store unavailable')

@@ -113,6 +113,7 @@ export class Projector {
         await this.consume(signal)
         backoffMs = this.initialBackoffMs
       } catch (err) {
+        this.live = false
         if (signal.aborted) break
         this.options.logger?.error({ err, position: this.current?.toString() ?? null, backoffMs }, 'projector failed; resubscribing from checkpoint')
         await sleep(backoffMs, signal)
@@ -133,6 +134,9 @@ export class Projector {
       signal: attempt.signal,
       onCaughtUp: () => {
         this.live = true
+      },
+      onDropped: () => {
+        this.live = false
       },
     })
     const iterator = subscription[Symbol.asyncIterator]()

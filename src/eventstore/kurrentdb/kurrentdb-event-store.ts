@@ -20,6 +20,8 @@ import { connectKurrentDB, type KurrentClient } from './client.js'
 import {
   decodePosition,
   isStreamNotFound,
+  rawPosition,
+  rawRevision,
   redactConnectionString,
   toBigInt,
   toEventData,
@@ -35,9 +37,6 @@ export const DEFAULT_FALLBACK_CONCURRENCY = 16
 /** First pause before resubscribing after a dropped subscription, ms; doubles up to the max. */
 export const DEFAULT_RESUBSCRIBE_INITIAL_MS = 100
 export const DEFAULT_RESUBSCRIBE_MAX_MS = 10_000
-/** Events read backwards from the end to find the last one of ours (a system event in a `$`
- * stream with an ordinary type passes the server's type filter). */
-const HEAD_SCAN_EVENTS = 16
 /** How long start-up waits for the server to answer, ms. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 
@@ -157,14 +156,14 @@ export class KurrentDbEventStore implements EventStore {
       ),
     )
     const revisions = new Map(result.responses.map((r) => [r.streamName, toBigInt(r.revision, 'revision')]))
+    const lastWritten = nonEmpty.at(-1)!.stream
     const streams = appends.map((a) => ({
       stream: a.stream,
       nextExpectedRevision: revisions.get(a.stream) ?? empty.get(a.stream)!.nextExpectedRevision,
     }))
-    const lastRevision = revisions.get(lastStream)
-    // The server answers with a commit position only; the port's position is the last event's
-    // (commit, prepare) pair, read back.
-    const position = lastRevision === undefined ? toBigInt(result.position, 'position') : await this.positionOf(lastStream, lastRevision)
+    // The server answers with a commit position only; the port's position is the last written
+    // event's (commit, prepare) pair, read back.
+    const position = await this.positionOf(lastWritten, revisions.get(lastWritten) ?? toBigInt(result.responses.at(-1)!.revision, 'revision'))
     return { position, streams }
   }
 
@@ -222,11 +221,14 @@ export class KurrentDbEventStore implements EventStore {
       try {
         for await (const resolved of this.options.client.readStream(stream, { fromRevision: from, maxCount, direction: backwards ? 'backwards' : 'forwards' })) {
           count++
+          // The cursor moves past everything read, also what the ledger skips.
+          const revision = rawRevision(resolved)
+          if (revision !== undefined) from = backwards ? revision - 1n : revision + 1n
           const event = toRecordedEvent(resolved)
           if (!event) continue
-          from = backwards ? event.revision - 1n : event.revision + 1n
           remaining--
           yield event
+          if (remaining <= 0) return
         }
       } catch (err) {
         if (isStreamNotFound(err)) return
@@ -246,9 +248,9 @@ export class KurrentDbEventStore implements EventStore {
   async *readAll(options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {
     let remaining = options.maxCount ?? Number.POSITIVE_INFINITY
     let from = options.fromPosition
-    let lastDelivered: bigint | undefined
+    let lastRead: bigint | undefined
     while (remaining > 0) {
-      const maxCount = Math.min(this.pageSize, remaining + (lastDelivered === undefined ? 0 : 1))
+      const maxCount = Math.min(this.pageSize, remaining + (lastRead === undefined ? 0 : 1))
       let count = 0
       try {
         for await (const resolved of this.options.client.readAll({
@@ -258,10 +260,14 @@ export class KurrentDbEventStore implements EventStore {
           filter: excludeSystemEvents(),
         })) {
           count++
+          // The cursor moves past everything read, also what the ledger skips (fromPosition is
+          // inclusive: the next page starts at the last position read and drops it again).
+          const position = rawPosition(resolved)
+          if (position === undefined || (lastRead !== undefined && position <= lastRead)) continue
+          lastRead = position
+          from = position
           const event = toRecordedEvent(resolved)
-          if (!event || (lastDelivered !== undefined && event.position <= lastDelivered)) continue
-          lastDelivered = event.position
-          from = event.position
+          if (!event) continue
           remaining--
           yield event
           if (remaining <= 0) return
@@ -273,13 +279,24 @@ export class KurrentDbEventStore implements EventStore {
     }
   }
 
+  /** Position of the last ledger event: reads backwards from the end, page by page, past system
+   * events in `$` streams (which pass the server's event-type filter). */
   async headPosition(): Promise<bigint | null> {
+    let from: typeof END | ReturnType<typeof decodePosition> = END
     try {
-      for await (const resolved of this.options.client.readAll({ fromPosition: END, direction: 'backwards', maxCount: HEAD_SCAN_EVENTS, filter: excludeSystemEvents() })) {
-        const event = toRecordedEvent(resolved)
-        if (event) return event.position
+      for (;;) {
+        let count = 0
+        let lastRead: bigint | undefined
+        for await (const resolved of this.options.client.readAll({ fromPosition: from, direction: 'backwards', maxCount: this.pageSize, filter: excludeSystemEvents() })) {
+          count++
+          const event = toRecordedEvent(resolved)
+          if (event) return event.position
+          lastRead = rawPosition(resolved) ?? lastRead
+        }
+        // Backwards reads exclude fromPosition, so the next page starts at the last one read.
+        if (count < this.pageSize || lastRead === undefined) return null
+        from = decodePosition(lastRead)
       }
-      return null
     } catch (err) {
       throw toPortError(err)
     }
@@ -292,7 +309,8 @@ export class KurrentDbEventStore implements EventStore {
    * `resubscribeInitialMs` to `resubscribeMaxMs`; events at or before that position are dropped.
    */
   async *subscribeAll(options: SubscribeAllOptions = {}): Subscription {
-    const signal = anySignal(options.signal, this.closing.signal)
+    // AbortSignal.any holds no listener of ours on the caller's or the store's signal.
+    const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal
     const filter = this.ledgerFilter(options.streamPrefixes)
     let last = options.afterPosition
     let backoffMs = this.resubscribeInitialMs
@@ -311,9 +329,11 @@ export class KurrentDbEventStore implements EventStore {
           yield event
         }
         if (signal.aborted) break
+        options.onDropped?.()
         this.options.logger?.warn({ position: last?.toString() ?? null }, 'subscription to $all ended; resubscribing')
       } catch (err) {
         if (signal.aborted) break
+        options.onDropped?.()
         this.options.logger?.warn({ err: toPortError(err), position: last?.toString() ?? null, backoffMs }, 'subscription to $all dropped; resubscribing')
       } finally {
         signal.removeEventListener('abort', stop)
@@ -399,16 +419,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
-  const controller = new AbortController()
-  for (const s of signals) {
-    if (!s) continue
-    if (s.aborted) controller.abort()
-    else s.addEventListener('abort', () => controller.abort(), { once: true })
-  }
-  return controller.signal
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,6 +1,11 @@
 import {
+  AppendRecordSizeExceededError,
+  CancelledError,
   DeadlineExceededError,
+  MaxAppendSizeExceededError,
   NotLeaderError,
+  TransactionMaxSizeExceededError,
+  convertToCommandError,
   StreamNotFoundError,
   TimeoutError,
   UnavailableError,
@@ -14,6 +19,7 @@ import {
 } from '@kurrent/kurrentdb-client'
 import { v5 as uuidV5, v7 as uuidV7 } from 'uuid'
 import {
+  StoreLimitExceededError,
   StoreUnavailableError,
   WrongExpectedRevisionError,
   type EventMetadata,
@@ -136,6 +142,19 @@ export function fromWireState(state: unknown): ExpectedRevision {
   return n
 }
 
+/** Revision of what the client read, whether or not the ledger reads it (to page past it). */
+export function rawRevision(resolved: ResolvedEvent | AllStreamResolvedEvent): bigint | undefined {
+  const record = resolved.link ?? resolved.event
+  return record ? toBigInt(record.revision, 'revision') : undefined
+}
+
+/** Position of what the client read, whether or not the ledger reads it (to page past it). */
+export function rawPosition(resolved: ResolvedEvent | AllStreamResolvedEvent): bigint | undefined {
+  const record = (resolved.link ?? resolved.event) as { position?: Position } | undefined
+  if (record?.position) return encodePosition(record.position)
+  return resolved.commitPosition === undefined ? undefined : encodePosition({ commit: resolved.commitPosition, prepare: resolved.commitPosition })
+}
+
 /** Whether the client reports a missing stream (reading it yields nothing in the port). */
 export function isStreamNotFound(err: unknown): boolean {
   return err instanceof StreamNotFoundError
@@ -144,18 +163,37 @@ export function isStreamNotFound(err: unknown): boolean {
 /** Seconds a client of this service should wait before retrying after an unavailable store. */
 export const RETRY_AFTER_SECONDS = 2
 
+/** gRPC status codes that mean "not now": CANCELLED (1), DEADLINE_EXCEEDED (4), UNAVAILABLE (14). */
+const PASSING_GRPC_CODES = new Set([1, 4, 14])
+
 /**
  * The port's error for a client error: a wrong expected version becomes WrongExpectedRevisionError
- * (HTTP 409); unavailable, not-leader, deadline-exceeded and time-out become StoreUnavailableError
- * (HTTP 503 with Retry-After). Anything else is returned unchanged.
+ * (HTTP 409); unavailable, not-leader, deadline-exceeded, time-out and cancelled (as the client's
+ * errors, or as the raw gRPC errors some of its paths let through, e.g. when its feature probe fails
+ * during a reconnect) become StoreUnavailableError (HTTP 503 with Retry-After); the server's size
+ * limits become StoreLimitExceededError (HTTP 413). Anything else is returned unchanged.
  */
-export function toPortError(err: unknown): unknown {
+export function toPortError(raw: unknown): unknown {
+  const err = raw instanceof Error ? convertToCommandError(raw) : raw
   if (err instanceof WrongExpectedVersionError) {
     const actual = fromWireState(err.actualState)
     return new WrongExpectedRevisionError(err.streamName, fromWireState(err.expectedState), actual === 'no_stream' ? 'no_stream' : (actual as bigint))
   }
-  if (err instanceof UnavailableError || err instanceof NotLeaderError || err instanceof DeadlineExceededError || err instanceof TimeoutError) {
-    return new StoreUnavailableError(`KurrentDB unavailable: ${err.message}`, RETRY_AFTER_SECONDS, { cause: err })
+  if (
+    err instanceof UnavailableError ||
+    err instanceof NotLeaderError ||
+    err instanceof DeadlineExceededError ||
+    err instanceof TimeoutError ||
+    err instanceof CancelledError ||
+    (err instanceof Error && PASSING_GRPC_CODES.has((err as { code?: unknown }).code as number))
+  ) {
+    return new StoreUnavailableError(`KurrentDB unavailable: ${(err as Error).message || (err as Error).constructor.name}`, RETRY_AFTER_SECONDS, { cause: err })
+  }
+  if (err instanceof TransactionMaxSizeExceededError || err instanceof MaxAppendSizeExceededError || err instanceof AppendRecordSizeExceededError) {
+    return new StoreLimitExceededError(
+      `KurrentDB refuses an append this large (${err.constructor.name}); send fewer lines per submission, or raise the server's KURRENTDB_MAX_APPEND_SIZE`,
+      { cause: err },
+    )
   }
   return err
 }

@@ -6,7 +6,7 @@ import { StoreUnavailableError } from '../../src/eventstore/port.js'
 import { within } from '../helpers/async.js'
 
 /**
- * Review finding: with the REAL client (no server needed: a closed local port), an append while
+ * Regression test (found in review, fixed): with the REAL client (no server needed: a closed local port), an append while
  * KurrentDB is unreachable must be the port's StoreUnavailableError (HTTP 503 + Retry-After).
  * appendToStream / multiStreamAppend first ask the server for its features
  * (Client.supports -> capabilities -> ServerFeatures), and that call rejects with the raw gRPC

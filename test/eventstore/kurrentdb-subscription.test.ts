@@ -4,7 +4,7 @@ import { KurrentDbEventStore } from '../../src/eventstore/kurrentdb/kurrentdb-ev
 import { FakeKurrentClient } from '../helpers/fake-kurrent-client.js'
 
 /**
- * Review finding: subscribeAll combines the caller's signal and the store's own closing signal with
+ * Regression test (found in review, fixed): subscribeAll combines the caller's signal and the store's own closing signal with
  * anySignal() (kurrentdb-event-store.ts:404-412), which adds an 'abort' listener to each and never
  * removes it. Every subscription that ends without an abort (the consumer breaks out / calls
  * return(), as Projector.consume does after a failed batch) leaves one listener (and its
@@ -33,7 +33,7 @@ t.test('a subscription that ends leaves no listener on the store closing signal 
 })
 
 /**
- * Review finding (readiness): Projector sets `live = true` on the first caughtUp and never sets it
+ * Regression test (found in review, fixed; readiness): Projector sets `live = true` on the first caughtUp and never sets it
  * back (projector.ts:51,134-136), although the port promises onCaughtUp "each time it becomes live
  * again after a resubscription" and the issue says caughtUp feeds readiness. After KurrentDB goes
  * away, GET /healthz still reports projectionCaughtUp: true while the subscription is down and

@@ -4,7 +4,7 @@ import type { RecordedEvent } from '../../src/eventstore/port.js'
 import { FakeKurrentClient } from '../helpers/fake-kurrent-client.js'
 
 /**
- * Review finding: KurrentDbEventStore.readAll (kurrentdb-event-store.ts:246-274) only moves its
+ * Regression test (found in review, fixed): KurrentDbEventStore.readAll (kurrentdb-event-store.ts:246-274) only moves its
  * cursor (`from`) past events it DELIVERS. Events it skips - binary events, events of `$` streams
  * with an ordinary type (both pass the server's excludeSystemEvents filter), links without their
  * event - do not move it. When a whole page after the last delivered event is such events, the next

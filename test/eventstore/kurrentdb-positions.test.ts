@@ -4,7 +4,7 @@ import { collect } from '../helpers/async.js'
 import { FakeKurrentClient } from '../helpers/fake-kurrent-client.js'
 
 /**
- * Review finding: appendManyAtomic (kurrentdb-event-store.ts:164-167) reads the position back only
+ * Regression test (found in review, fixed): appendManyAtomic (kurrentdb-event-store.ts:164-167) reads the position back only
  * when the LAST stream of the append wrote events. When the last stream's part is empty (only an
  * expected-revision check), it returns `toBigInt(result.position)`: the server's bare commit
  * position, not the port's encoding `commit × 2^64 + prepare`. The port promises the position of
