@@ -6,8 +6,11 @@ import { openKurrentDbEventStore, type StoreLogger } from './eventstore/kurrentd
 import { buildApp } from './app.js'
 import { loadPolicyBook } from './policy-loader.js'
 import { Projector, type ProjectorLogger } from './projector/projector.js'
-import { ReadModelStore } from './projector/read-model-store.js'
+import { ReadModelMismatchError, ReadModelStore } from './projector/read-model-store.js'
 import { PROJECTIONS } from '../projections/index.js'
+
+/** The projector's checkpoint row. */
+const CHECKPOINT_NAME = 'main'
 
 /** A running ledger: store, read models, projector and the HTTP app, and how to close them. */
 export interface Ledger {
@@ -41,7 +44,24 @@ export async function createLedger(
   // Read models and the checkpoint live in SQLite for both stores (beside a remote store: a local file).
 
   const readModels = new ReadModelStore(config.LEDGER_SQLITE_PATH)
-  const projector = new Projector({ store, readModels, projections: PROJECTIONS, ...(options.projectorLogger ? { logger: options.projectorLogger } : {}) })
+  try {
+    readModels.bindToStore(config.LEDGER_STORE)
+    // A checkpoint beyond the log's head: the log was replaced (e.g. a wiped KurrentDB) under read
+    // models that remember it; folding on would silently skip the new events.
+    const checkpoint = readModels.getCheckpoint(CHECKPOINT_NAME)
+    const head = await store.headPosition()
+    if (checkpoint !== null && (head === null || checkpoint > head)) {
+      throw new ReadModelMismatchError(`the read models' checkpoint (${checkpoint}) is beyond the log's head (${head ?? 'empty log'})`)
+    }
+  } catch (err) {
+    readModels.close()
+    await store.close()
+    if (err instanceof ReadModelMismatchError) {
+      err.message = `${err.message}; point LEDGER_SQLITE_PATH at another file, or delete ${config.LEDGER_SQLITE_PATH} to rebuild the read models from the log`
+    }
+    throw err
+  }
+  const projector = new Projector({ store, readModels, projections: PROJECTIONS, checkpointName: CHECKPOINT_NAME, ...(options.projectorLogger ? { logger: options.projectorLogger } : {}) })
   projector.start()
   const app = await buildApp({
     store,

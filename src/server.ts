@@ -4,6 +4,7 @@ import { createLedger } from './bootstrap.js'
 import { loggerOptions } from './logging.js'
 import { PolicyTableError } from './policy-loader.js'
 import { StoreUnavailableError } from './eventstore/port.js'
+import { ReadModelMismatchError } from './projector/read-model-store.js'
 
 /** Longest a graceful shutdown may take before the process exits anyway, milliseconds. */
 const SHUTDOWN_TIMEOUT_MS = 10_000
@@ -31,6 +32,10 @@ async function main(): Promise<void> {
     })
   } catch (err) {
     if (err instanceof PolicyTableError) {
+      log.fatal(err.message)
+      process.exit(2)
+    }
+    if (err instanceof ReadModelMismatchError) {
       log.fatal(err.message)
       process.exit(2)
     }

@@ -37,6 +37,10 @@ export class ReadModelStore {
         doc TEXT NOT NULL,
         PRIMARY KEY (projection, key)
       ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS read_model_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
       CREATE TABLE IF NOT EXISTS checkpoints (
         name TEXT PRIMARY KEY,
         position TEXT NOT NULL,
@@ -50,6 +54,23 @@ export class ReadModelStore {
     this.putCheckpointStmt = this.db.prepare(
       'INSERT INTO checkpoints (name, position, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at',
     )
+  }
+
+  /**
+   * Binds these read models to one event store (`identity`, e.g. `sqlite` or `kurrentdb`): the
+   * first call records it; a later call with another identity throws, since the checkpoint and the
+   * documents were folded from another log and would be double-counted or skip events.
+   * @throws ReadModelMismatchError naming both identities.
+   */
+  bindToStore(identity: string): void {
+    const row = this.db.prepare('SELECT value FROM read_model_meta WHERE key = ?').get('store') as { value: string } | undefined
+    if (!row) {
+      this.db.prepare('INSERT INTO read_model_meta (key, value) VALUES (?, ?)').run('store', identity)
+      return
+    }
+    if (row.value !== identity) {
+      throw new ReadModelMismatchError(`the read models in this file were built from the ${row.value} event store, not ${identity}`)
+    }
   }
 
   /** The stored document, parsed, or `undefined`. */
@@ -82,4 +103,9 @@ export class ReadModelStore {
   close(): void {
     if (this.db.open) this.db.close()
   }
+}
+
+/** Read models that do not belong to the event store they are opened with. */
+export class ReadModelMismatchError extends Error {
+  override readonly name = 'ReadModelMismatchError'
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { StoreUnavailableError, WrongExpectedRevisionError } from '../../src/eventstore/port.js'
+import { StoreLimitExceededError, StoreUnavailableError, WrongExpectedRevisionError } from '../../src/eventstore/port.js'
 import { createTestLedger } from '../helpers/ledger.js'
 import { personId, problem, submission } from '../helpers/http.js'
 
@@ -48,4 +48,16 @@ t.test('unknown routes and methods are problems too', async (t) => {
   t.teardown(ledger.close)
   problem(t, await ledger.app.inject({ method: 'GET', url: '/v2/nothing' }), 404, 'unknown route')
   problem(t, await ledger.app.inject({ method: 'DELETE', url: URL }), 404, 'unknown method on a known path')
+})
+
+t.test('an append larger than the store accepts is 413, naming the limit', async (t) => {
+  const ledger = await createTestLedger()
+  t.teardown(ledger.close)
+  ledger.store.appendMany = async () => {
+    throw new StoreLimitExceededError('KurrentDB refuses an append this large (TransactionMaxSizeExceededError); send fewer lines per submission, or raise the server\'s KURRENTDB_MAX_APPEND_SIZE')
+  }
+  const res = await ledger.app.inject({ method: 'POST', url: URL, payload: submission({ submissionId: 'S-413', lines: [{ personId: personId(4), wage: '8500.00' }] }) })
+  const body = problem(t, res, 413, 'store limit')
+  t.equal(body.type, 'https://ledger.example/problems/store-limit-exceeded')
+  t.match(body.detail, /KURRENTDB_MAX_APPEND_SIZE/)
 })
