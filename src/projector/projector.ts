@@ -1,4 +1,4 @@
-import { setImmediate } from 'node:timers/promises'
+import { setImmediate, setTimeout as delay } from 'node:timers/promises'
 import type { EventStore, RecordedEvent } from '../eventstore/port.js'
 import type { DocumentProjection } from '../../projections/projection.js'
 import type { DocumentChanges, ReadModelStore } from './read-model-store.js'
@@ -199,14 +199,5 @@ async function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | type
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done() {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
+/** Waits `ms`, or less when `signal` aborts (never rejects). */
+const sleep = (ms: number, signal: AbortSignal): Promise<unknown> => delay(ms, undefined, { signal }).catch(() => undefined)

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import { END, START, UnsupportedError, excludeSystemEvents, streamNameFilter } from '@kurrent/kurrentdb-client'
 import type { AllStreamSubscription, Filter } from '@kurrent/kurrentdb-client'
 import {
@@ -421,14 +422,5 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done() {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
+/** Waits `ms`, or less when `signal` aborts (never rejects). */
+const sleep = (ms: number, signal: AbortSignal): Promise<unknown> => delay(ms, undefined, { signal }).catch(() => undefined)
