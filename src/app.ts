@@ -11,6 +11,8 @@ import { healthRoutes } from './http/health.js'
 import { personRoutes } from './http/persons.js'
 import { poolRoutes } from './http/pools.js'
 import { submissionRoutes } from './http/submissions.js'
+import { transferRoutes } from './http/transfers.js'
+import { TransferHandler } from './usecases/transfers.js'
 
 /** Longest a request (headers and body) may take to arrive, milliseconds: a body shorter than its
  * Content-Length is answered 408 instead of holding the connection. */
@@ -27,6 +29,10 @@ export interface AppDeps {
   readWaitMs: number
   /** Largest request body, bytes. */
   maxBodyBytes: number
+  /** Holiday calendar: dates that are not working days although Monday-Friday (transfer deadlines). */
+  daysOff?: ReadonlySet<string>
+  /** The current instant (tests set it); default the system clock. */
+  clock?: () => Date
   /** Fastify logger option: `false` in tests, a pino options object in the service. */
   logger?: FastifyServerOptions['logger']
 }
@@ -55,6 +61,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(personRoutes({ store: deps.store, readModels: deps.readModels, projector: deps.projector, readWaitMs: deps.readWaitMs }))
   await app.register(
     poolRoutes({ readModels: deps.readModels, projector: deps.projector, readWaitMs: deps.readWaitMs, knownRegions: new Set(deps.policies.regions()) }),
+  )
+  const daysOff = deps.daysOff ?? new Set<string>()
+  await app.register(
+    transferRoutes({
+      handler: new TransferHandler(deps.store, deps.clock, daysOff),
+      readModels: deps.readModels,
+      projector: deps.projector,
+      readWaitMs: deps.readWaitMs,
+      daysOff,
+    }),
   )
   return app
 }

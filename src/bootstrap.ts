@@ -5,6 +5,7 @@ import { openSqliteEventStore } from './eventstore/sqlite/sqlite-event-store.js'
 import { openKurrentDbEventStore, type StoreLogger } from './eventstore/kurrentdb/kurrentdb-event-store.js'
 import { buildApp } from './app.js'
 import { loadPolicyBook } from './policy-loader.js'
+import { loadDaysOff } from './calendar-loader.js'
 import { Projector, type ProjectorLogger } from './projector/projector.js'
 import { ReadModelMismatchError, ReadModelStore } from './projector/read-model-store.js'
 import { PROJECTIONS } from '../projections/index.js'
@@ -33,6 +34,7 @@ export async function createLedger(
   options: { logger?: FastifyServerOptions['logger']; projectorLogger?: ProjectorLogger; storeLogger?: StoreLogger } = {},
 ): Promise<Ledger> {
   const policies = loadPolicyBook(config.LEDGER_POLICY_PATH)
+  const daysOff = loadDaysOff(config.LEDGER_HOLIDAYS_PATH)
   const store: EventStore =
     config.LEDGER_STORE === 'kurrentdb'
       ? await openKurrentDbEventStore({
@@ -71,6 +73,7 @@ export async function createLedger(
     policies,
     readWaitMs: config.LEDGER_READ_WAIT_MS,
     maxBodyBytes: config.LEDGER_MAX_BODY_BYTES,
+    daysOff,
     logger: options.logger,
   })
   let closing: Promise<void> | undefined

@@ -15,6 +15,8 @@ export const ConfigSchema = z.object({
     .optional(),
   /** How long start-up waits for KurrentDB to answer before giving up, milliseconds. */
   LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** Optional holiday calendar for transfer deadlines: JSON `{ "daysOff": ["2024-10-01", ...] }`. */
+  LEDGER_HOLIDAYS_PATH: z.string().min(1).optional(),
   /** Optional replacement of the shipped policy table (JSON, same schema). */
   LEDGER_POLICY_PATH: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from './config.js'
 import { createLedger } from './bootstrap.js'
 import { loggerOptions } from './logging.js'
 import { PolicyTableError } from './policy-loader.js'
+import { CalendarError } from './calendar-loader.js'
 import { StoreUnavailableError } from './eventstore/port.js'
 import { ReadModelMismatchError } from './projector/read-model-store.js'
 
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
       storeLogger: log.child({ component: 'eventstore' }),
     })
   } catch (err) {
-    if (err instanceof PolicyTableError) {
+    if (err instanceof PolicyTableError || err instanceof CalendarError) {
       log.fatal(err.message)
       process.exit(2)
     }

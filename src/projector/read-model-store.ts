@@ -79,6 +79,24 @@ export class ReadModelStore {
     return row ? (JSON.parse(row.doc) as Doc) : undefined
   }
 
+  /**
+   * Documents of one projection in key order, after `afterKey`, at most `limit` of them that pass
+   * `keep` (scanning stops there: bounded work for a page).
+   */
+  listDocuments<Doc>(projection: string, options: { limit: number; afterKey?: string; keep?: (doc: Doc) => boolean }): { key: string; doc: Doc }[] {
+    const out: { key: string; doc: Doc }[] = []
+    const rows = this.db
+      .prepare('SELECT key, doc FROM read_models WHERE projection = ? AND key > ? ORDER BY key')
+      .iterate(projection, options.afterKey ?? '') as IterableIterator<{ key: string; doc: string }>
+    for (const row of rows) {
+      const doc = JSON.parse(row.doc) as Doc
+      if (options.keep && !options.keep(doc)) continue
+      out.push({ key: row.key, doc })
+      if (out.length >= options.limit) break
+    }
+    return out
+  }
+
   /** The checkpoint's position (last event applied), or `null` when nothing was applied yet. */
   getCheckpoint(name: string): bigint | null {
     const row = this.getCheckpointStmt.get(name)

@@ -10,7 +10,7 @@ import type { RecordedEvent } from '../../src/eventstore/port.js'
  * A whole ledger in memory (SQLite ':memory:' event store and read models, the shipped policy
  * table, the projector running) for tests that go through HTTP with `app.inject`.
  */
-export async function createTestLedger(options: { readWaitMs?: number; maxBodyBytes?: number } = {}) {
+export async function createTestLedger(options: { readWaitMs?: number; maxBodyBytes?: number; clock?: () => Date; daysOff?: ReadonlySet<string> } = {}) {
   const store = openSqliteEventStore({ path: ':memory:' })
   const readModels = new ReadModelStore(':memory:')
   const projector = new Projector({ store, readModels, projections: PROJECTIONS })
@@ -23,6 +23,8 @@ export async function createTestLedger(options: { readWaitMs?: number; maxBodyBy
     policies: loadPolicyBook(),
     readWaitMs: options.readWaitMs ?? 2_000,
     maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.daysOff ? { daysOff: options.daysOff } : {}),
   })
   /** Every event in the log, in order (to prove a refused request wrote nothing). */
   const allEvents = async (): Promise<RecordedEvent[]> => {

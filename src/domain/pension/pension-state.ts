@@ -1,0 +1,123 @@
+import type { Decimal } from 'decimal.js'
+import {
+  CONTRIBUTION_LINE_VOIDED,
+  CONTRIBUTION_RECORDED,
+  type ContributionLineVoidedData,
+  type ContributionRecordedData,
+} from '../contribution/events.js'
+import { LEGACY_HISTORY_IMPORTED, type LegacyHistoryImportedData } from '../legacy/events.js'
+import { ZERO, yuan } from '../money.js'
+import {
+  PENSION_TRANSFER_CLOSED,
+  PENSION_TRANSFER_OPENED,
+  PENSION_TRANSFERRED,
+  type PensionTransferClosedData,
+  type PensionTransferOpenedData,
+  type TransferSentData,
+} from '../transfer/events.js'
+
+/** First year whose contribution bases count for the pooled-fund transfer (Guo Ban Fa [2009] No.66 Art. 4). */
+export const POOLED_TRANSFER_FROM_YEAR = 1998
+
+/** A person's pension record in one region. */
+export interface PensionRegion {
+  /** Recorded periods not yet moved by a transfer: period (YYYY-MM) → pension contribution base. */
+  pending: Map<string, Decimal>
+  /** Recorded periods a transfer has moved. */
+  transferred: Set<string>
+  /** Imported (legacy) months in this region, and the sum of their bases from 1998 on. */
+  legacyMonths: number
+  legacyBaseTotal: Decimal
+  /** Whether a transfer has moved the imported years. */
+  legacyTransferred: boolean
+}
+
+/**
+ * What the pension rules need to know about a person: a fold over `person-{personId}`.
+ * Segments stay per region (the pension is "calculated in segments, paid as one").
+ */
+export interface PensionState {
+  /** Pension individual account balance: contributions' individual parts plus the imported opening
+   * balance (interest comes with issue #5). */
+  individualAccount: Decimal
+  /** Region that holds the account: the last transfer's destination, else the first region
+   * contributed in. */
+  heldIn: string | undefined
+  regions: Map<string, PensionRegion>
+  /** The transfer open for the person, if any (at most one). */
+  openTransferId: string | undefined
+}
+
+export const initialPensionState = (): PensionState => ({
+  individualAccount: ZERO,
+  heldIn: undefined,
+  regions: new Map(),
+  openTransferId: undefined,
+})
+
+function region(state: PensionState, code: string): PensionRegion {
+  let r = state.regions.get(code)
+  if (!r) {
+    r = { pending: new Map(), transferred: new Set(), legacyMonths: 0, legacyBaseTotal: ZERO, legacyTransferred: false }
+    state.regions.set(code, r)
+  }
+  return r
+}
+
+/** Folds one event of the person's stream (mutates and returns `state`). */
+export function evolvePension(state: PensionState, event: { type: string; data: unknown }): PensionState {
+  switch (event.type) {
+    case CONTRIBUTION_RECORDED: {
+      const d = event.data as ContributionRecordedData
+      const pension = d.schemes.find((s) => s.scheme === 'pension')
+      if (!pension) break
+      region(state, d.region).pending.set(d.period, yuan(pension.base))
+      state.individualAccount = state.individualAccount.plus(yuan(pension.individualAccount))
+      state.heldIn ??= d.region
+      break
+    }
+    case CONTRIBUTION_LINE_VOIDED: {
+      const d = event.data as ContributionLineVoidedData
+      const pension = d.schemes.find((s) => s.scheme === 'pension')
+      if (!pension) break
+      region(state, d.region).pending.delete(d.period)
+      state.individualAccount = state.individualAccount.minus(yuan(pension.individualAccount))
+      break
+    }
+    case LEGACY_HISTORY_IMPORTED: {
+      const d = event.data as LegacyHistoryImportedData
+      state.individualAccount = state.individualAccount.plus(yuan(d.individualAccountBalance))
+      for (const y of [...d.years].sort((a, b) => a.year - b.year)) {
+        const r = region(state, y.region)
+        r.legacyMonths += y.months
+        if (y.year >= POOLED_TRANSFER_FROM_YEAR) r.legacyBaseTotal = r.legacyBaseTotal.plus(yuan(y.baseTotal))
+        state.heldIn ??= y.region
+      }
+      break
+    }
+    case PENSION_TRANSFER_OPENED:
+      state.openTransferId = (event.data as PensionTransferOpenedData).transferId
+      break
+    case PENSION_TRANSFER_CLOSED:
+      if (state.openTransferId === (event.data as PensionTransferClosedData).transferId) state.openTransferId = undefined
+      break
+    case PENSION_TRANSFERRED: {
+      const d = event.data as TransferSentData
+      const from = region(state, d.fromRegion)
+      for (const p of d.periods) {
+        from.pending.delete(p)
+        from.transferred.add(p)
+      }
+      if (d.legacyYears) from.legacyTransferred = true
+      state.heldIn = d.toRegion
+      break
+    }
+  }
+  return state
+}
+
+/** Months the person contributed in `code` (recorded and imported), transferred or not. */
+export function monthsIn(state: PensionState, code: string): number {
+  const r = state.regions.get(code)
+  return r ? r.pending.size + r.transferred.size + r.legacyMonths : 0
+}

@@ -1,0 +1,159 @@
+import { z } from 'zod'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import type { FastifyReply } from 'fastify'
+import {
+  decideAccept,
+  decideCancel,
+  decideComplete,
+  decideReject,
+  decideRegister,
+  type TransferDecision,
+} from '../domain/transfer/decide.js'
+import { TRANSFER_STEP_WORKING_DAYS, addWorkingDays } from '../domain/working-days.js'
+import { decideSend } from '../domain/transfer/decide.js'
+import { transfers as transfersProjection, type TransferDoc } from '../../projections/index.js'
+import type { ReadModelStore } from '../projector/read-model-store.js'
+import type { Projector } from '../projector/projector.js'
+import type { StepResult, TransferHandler } from '../usecases/transfers.js'
+import { HttpProblem } from './problem.js'
+import { readPosition } from './read-position.js'
+import { ACTOR_PATTERN, CitizenId, Limit, PositionString, Region } from './schemas.js'
+
+/** Most transfers one list answer holds. */
+export const MAX_TRANSFERS_PER_PAGE = 500
+/** Longest refusal or cancellation reason, characters. */
+export const MAX_REASON_CHARS = 500
+
+const TransferId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, '1 to 64 characters from A-Z a-z 0-9 . _ -')
+const Reason = z.string().trim().min(1, 'a reason is required').max(MAX_REASON_CHARS)
+const STATES = ['registered', 'accepted', 'rejected', 'cancelled', 'sent', 'completed'] as const
+
+export interface TransferRoutesDeps {
+  handler: TransferHandler
+  readModels: ReadModelStore
+  projector: Projector
+  readWaitMs: number
+  daysOff: ReadonlySet<string>
+}
+
+/**
+ * The `transfers` resource (issue #4): register, accept / reject, send, complete, cancel, read one,
+ * list. Every step is idempotent for its retry (200 with the same result) and refuses a step out
+ * of order with 409 naming the current state.
+ */
+export const transferRoutes =
+  (deps: TransferRoutesDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const { handler } = deps
+    const params = z.strictObject({ transferId: TransferId })
+    const metadataOf = (actor: unknown, id: string) => ({
+      actor: typeof actor === 'string' && ACTOR_PATTERN.test(actor) ? actor : 'anonymous',
+      correlationId: id,
+    })
+
+    app.post(
+      '/v1/transfers',
+      { schema: { body: z.strictObject({ transferId: TransferId, personId: CitizenId, fromRegion: Region, toRegion: Region }) } },
+      async (request, reply) => {
+        const b = request.body
+        const today = handler.today()
+        const result = await handler.step(
+          b.transferId,
+          b.personId,
+          (transfer, pension) => decideRegister({ ...b, today }, transfer, pension),
+          metadataOf(request.headers['x-actor'], request.id),
+        )
+        return answer(reply, b.transferId, result)
+      },
+    )
+
+    const step = (
+      path: string,
+      body: z.ZodType<Record<string, unknown> | undefined | null>,
+      decide: (transferId: string, today: string, body: Record<string, unknown>) => Parameters<TransferHandler['step']>[2],
+    ) =>
+      app.post(`/v1/transfers/:transferId/${path}`, { schema: { params, body } }, async (request, reply) => {
+        const { transferId } = request.params
+        const result = await handler.step(
+          transferId,
+          undefined,
+          decide(transferId, handler.today(), (request.body ?? {}) as Record<string, unknown>),
+          metadataOf(request.headers['x-actor'], request.id),
+        )
+        return answer(reply, transferId, result)
+      })
+
+    // No body at all arrives as null.
+    const empty = z.strictObject({}).nullish()
+    step('accept', empty, (transferId, today) => (t) => decideAccept({ transferId, today }, t))
+    step('reject', z.strictObject({ reason: Reason }), (transferId, today, b) => (t) => decideReject({ transferId, today, reason: b['reason'] as string }, t))
+    step('cancel', z.strictObject({ reason: Reason.optional() }).nullish(), (transferId, today, b) => (t) =>
+      decideCancel({ transferId, today, reason: (b['reason'] as string | undefined) ?? 'cancelled before sending' }, t),
+    )
+    step('send', empty, (transferId, today) => (t, pension) => decideSend({ transferId, today }, t, pension))
+    step('complete', empty, (transferId, today) => (t) => decideComplete({ transferId, today }, t))
+
+    app.get('/v1/transfers/:transferId', { schema: { params } }, async (request) => {
+      const found = await handler.get(request.params.transferId)
+      if (!found) throw notFound(request.params.transferId)
+      return { ...found.view, position: found.position.toString() }
+    })
+
+    app.get(
+      '/v1/transfers',
+      {
+        schema: {
+          querystring: z.strictObject({
+            personId: CitizenId.optional(),
+            region: Region.optional(),
+            state: z.enum(STATES).optional(),
+            overdue: z.enum(['true', 'false']).optional(),
+            after: TransferId.optional(),
+            limit: Limit(MAX_TRANSFERS_PER_PAGE),
+            minPosition: PositionString.optional(),
+          }),
+        },
+      },
+      async (request) => {
+        const q = request.query
+        const position = await readPosition(deps.projector, q.minPosition, deps.readWaitMs)
+        const today = handler.today()
+        const keep = (d: TransferDoc) =>
+          (!q.personId || d.personId === q.personId) &&
+          (!q.region || d.fromRegion === q.region || d.toRegion === q.region) &&
+          (!q.state || d.state === q.state) &&
+          (q.overdue === undefined || isOverdue(d, today, deps.daysOff) === (q.overdue === 'true'))
+        const limit = q.limit ?? MAX_TRANSFERS_PER_PAGE
+        const page = deps.readModels.listDocuments<TransferDoc>(transfersProjection.name, { limit, ...(q.after ? { afterKey: q.after } : {}), keep })
+        return {
+          position,
+          transfers: page.map(({ doc }) => ({ ...doc, overdue: isOverdue(doc, today, deps.daysOff) })),
+          ...(page.length === limit ? { next: page.at(-1)!.key } : {}),
+        }
+      },
+    )
+  }
+
+/** Whether the step a transfer waits for is past its due date (15 working days). */
+function isOverdue(d: TransferDoc, today: string, daysOff: ReadonlySet<string>): boolean {
+  const from = d.state === 'registered' ? d.registeredOn : d.state === 'accepted' ? d.acceptedOn : d.state === 'sent' ? d.firstSentOn : undefined
+  return from !== undefined && today > addWorkingDays(from, TRANSFER_STEP_WORKING_DAYS, daysOff)
+}
+
+const notFound = (transferId: string) => new HttpProblem(404, 'transfer-not-found', 'No such transfer', `no transfer ${transferId}`)
+
+function answer(reply: FastifyReply, transferId: string, result: StepResult) {
+  if (result.kind === 'done') return reply.code(result.appended ? 201 : 200).send({ ...result.view, position: result.position.toString() })
+  throw refusal(transferId, result.decision)
+}
+
+function refusal(transferId: string, d: Exclude<TransferDecision, { outcome: 'append' | 'unchanged' }>): HttpProblem {
+  switch (d.outcome) {
+    case 'not-found':
+      return notFound(transferId)
+    case 'conflict':
+      return new HttpProblem(409, 'transfer-conflict', 'Not possible in the transfer’s state', d.detail, { state: d.status })
+    case 'invalid':
+      return new HttpProblem(422, 'transfer-rule', 'Transfer breaks a rule', d.detail, { errors: [{ pointer: d.pointer, message: d.detail }] })
+  }
+}
