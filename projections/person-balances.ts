@@ -4,6 +4,7 @@ import {
   type ContributionLineVoidedData,
   type ContributionRecordedData,
 } from '../src/domain/contribution/events.js'
+import { LEGACY_HISTORY_IMPORTED, type LegacyHistoryImportedData } from '../src/domain/legacy/events.js'
 import { addYuan, subtractYuan } from '../src/domain/money.js'
 import { SCHEMES, type Scheme } from '../src/domain/schemes.js'
 import type { DocumentProjection, ProjectedEvent } from './projection.js'
@@ -19,6 +20,13 @@ export interface PersonSchemeBalance {
   periods: Record<string, number>
   /** Contribution lines credited per region (GB/T 2260). */
   regions: Record<string, number>
+  /** Pension only, once legacy history is imported: the imported individual account balance (also
+   * inside `individualAccount`). */
+  openingBalance?: string
+  /** Pension only, once legacy history is imported: imported months per region. Imported years
+   * carry a count, not periods, so they are kept apart from `periods`; months contributed are the
+   * distinct periods plus these. */
+  legacyMonths?: Record<string, number>
 }
 
 /** Document of the `person-balances` projection, keyed by personId. */
@@ -46,14 +54,15 @@ function count(map: Record<string, number>, key: string, delta: 1 | -1): Record<
 export const personBalances: DocumentProjection<PersonBalancesDoc> = {
   name: 'person-balances',
   keysOf: (event: ProjectedEvent) =>
-    event.type === CONTRIBUTION_RECORDED || event.type === CONTRIBUTION_LINE_VOIDED
-      ? [(event.data as ContributionRecordedData | ContributionLineVoidedData).personId]
+    event.type === CONTRIBUTION_RECORDED || event.type === CONTRIBUTION_LINE_VOIDED || event.type === LEGACY_HISTORY_IMPORTED
+      ? [(event.data as ContributionRecordedData | ContributionLineVoidedData | LegacyHistoryImportedData).personId]
       : [],
   initial: (personId) => ({
     personId,
     schemes: Object.fromEntries(SCHEMES.map((s) => [s, emptyScheme()])) as Record<Scheme, PersonSchemeBalance>,
   }),
   evolve(doc, event) {
+    if (event.type === LEGACY_HISTORY_IMPORTED) return withLegacyHistory(doc, event.data as LegacyHistoryImportedData)
     if (event.type !== CONTRIBUTION_RECORDED && event.type !== CONTRIBUTION_LINE_VOIDED) return doc
     const data = event.data as ContributionRecordedData | ContributionLineVoidedData
     const voided = event.type === CONTRIBUTION_LINE_VOIDED
@@ -62,6 +71,7 @@ export const personBalances: DocumentProjection<PersonBalancesDoc> = {
     for (const s of data.schemes) {
       const b = schemes[s.scheme]
       schemes[s.scheme] = {
+        ...b, // keeps the pension's legacy fields
         individualAccount: move(b.individualAccount, s.individualAccount),
         employerContributed: move(b.employerContributed, s.employer),
         employeeContributed: move(b.employeeContributed, s.employee),
@@ -71,4 +81,24 @@ export const personBalances: DocumentProjection<PersonBalancesDoc> = {
     }
     return { ...doc, schemes }
   },
+}
+
+/** The pension balance with a legacy import: its balance opens the individual account, its months
+ * count per region. */
+function withLegacyHistory(doc: PersonBalancesDoc, data: LegacyHistoryImportedData): PersonBalancesDoc {
+  const pension = doc.schemes.pension
+  const legacyMonths = { ...pension.legacyMonths }
+  for (const y of data.years) legacyMonths[y.region] = (legacyMonths[y.region] ?? 0) + y.months
+  return {
+    ...doc,
+    schemes: {
+      ...doc.schemes,
+      pension: {
+        ...pension,
+        individualAccount: addYuan(pension.individualAccount, data.individualAccountBalance),
+        openingBalance: addYuan(pension.openingBalance ?? '0.00', data.individualAccountBalance),
+        legacyMonths,
+      },
+    },
+  }
 }

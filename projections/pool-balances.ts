@@ -4,6 +4,7 @@ import {
   type ContributionLineVoidedData,
   type ContributionRecordedData,
 } from '../src/domain/contribution/events.js'
+import { POOL_LEGACY_BALANCE_IMPORTED, type PoolLegacyBalanceImportedData } from '../src/domain/legacy/events.js'
 import { addYuan, subtractYuan } from '../src/domain/money.js'
 import { SCHEMES, type Scheme } from '../src/domain/schemes.js'
 import type { DocumentProjection, ProjectedEvent } from './projection.js'
@@ -14,6 +15,9 @@ export interface PoolSchemeBalance {
   balance: string
   /** Everything contributions have credited to it. */
   contributions: string
+  /** The opening balance imported from the previous system (also inside `balance`); present, in
+   * every scheme, once the region's opening balance is imported. */
+  openingBalance?: string
 }
 
 /** Document of the `pool-balances` projection, keyed by region (GB/T 2260). */
@@ -26,8 +30,8 @@ export interface PoolBalancesDoc {
 export const poolBalances: DocumentProjection<PoolBalancesDoc> = {
   name: 'pool-balances',
   keysOf: (event: ProjectedEvent) =>
-    event.type === CONTRIBUTION_RECORDED || event.type === CONTRIBUTION_LINE_VOIDED
-      ? [(event.data as ContributionRecordedData | ContributionLineVoidedData).region]
+    event.type === CONTRIBUTION_RECORDED || event.type === CONTRIBUTION_LINE_VOIDED || event.type === POOL_LEGACY_BALANCE_IMPORTED
+      ? [(event.data as ContributionRecordedData | ContributionLineVoidedData | PoolLegacyBalanceImportedData).region]
       : [],
   initial: (region) => ({
     region,
@@ -37,6 +41,7 @@ export const poolBalances: DocumentProjection<PoolBalancesDoc> = {
     >,
   }),
   evolve(doc, event) {
+    if (event.type === POOL_LEGACY_BALANCE_IMPORTED) return withOpeningBalance(doc, event.data as PoolLegacyBalanceImportedData)
     if (event.type !== CONTRIBUTION_RECORDED && event.type !== CONTRIBUTION_LINE_VOIDED) return doc
     const data = event.data as ContributionRecordedData | ContributionLineVoidedData
     const move = event.type === CONTRIBUTION_LINE_VOIDED ? subtractYuan : addYuan
@@ -44,10 +49,22 @@ export const poolBalances: DocumentProjection<PoolBalancesDoc> = {
     for (const s of data.schemes) {
       const b = schemes[s.scheme]
       schemes[s.scheme] = {
+        ...b, // keeps the opening balance
         balance: move(b.balance, s.pool),
         contributions: move(b.contributions, s.pool),
       }
     }
     return { ...doc, schemes }
   },
+}
+
+/** Every scheme's pool with the imported opening balance (a scheme the import leaves out opens at 0). */
+function withOpeningBalance(doc: PoolBalancesDoc, data: PoolLegacyBalanceImportedData): PoolBalancesDoc {
+  const schemes = { ...doc.schemes }
+  for (const s of SCHEMES) {
+    const b = schemes[s]
+    const amount = data.schemes[s] ?? '0.00'
+    schemes[s] = { ...b, balance: addYuan(b.balance, amount), openingBalance: addYuan(b.openingBalance ?? '0.00', amount) }
+  }
+  return { ...doc, schemes }
 }

@@ -5,9 +5,11 @@ import type { PolicyBook } from './domain/policy.js'
 import type { Projector } from './projector/projector.js'
 import type { ReadModelStore } from './projector/read-model-store.js'
 import { RecordSubmissionHandler } from './usecases/record-submission.js'
+import { ImportLegacyHandler } from './usecases/import-legacy.js'
 import { frameworkErrorHandler, installProblemHandlers } from './http/errors.js'
 import { installJsonBodyParser } from './http/json-body.js'
 import { healthRoutes } from './http/health.js'
+import { legacyRoutes } from './http/legacy.js'
 import { personRoutes } from './http/persons.js'
 import { poolRoutes } from './http/pools.js'
 import { submissionRoutes } from './http/submissions.js'
@@ -58,6 +60,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installProblemHandlers(app)
   await app.register(healthRoutes({ store: deps.store, projector: deps.projector, storeKind: deps.storeKind }))
   await app.register(submissionRoutes(new RecordSubmissionHandler(deps.store, deps.policies)))
+  await app.register(legacyRoutes(new ImportLegacyHandler(deps.store, deps.policies)))
   await app.register(personRoutes({ store: deps.store, readModels: deps.readModels, projector: deps.projector, readWaitMs: deps.readWaitMs }))
   await app.register(
     poolRoutes({ readModels: deps.readModels, projector: deps.projector, readWaitMs: deps.readWaitMs, knownRegions: new Set(deps.policies.regions()) }),

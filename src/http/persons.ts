@@ -42,8 +42,10 @@ export const personRoutes =
               individualAccount: b.individualAccount,
               employerContributed: b.employerContributed,
               employeeContributed: b.employeeContributed,
-              months: Object.keys(b.periods).length,
-              regions: Object.keys(b.regions).sort(),
+              // Distinct recorded periods plus imported (legacy) months, which never overlap them.
+              months: Object.keys(b.periods).length + Object.values(b.legacyMonths ?? {}).reduce((n, m) => n + m, 0),
+              regions: [...new Set([...Object.keys(b.regions), ...Object.keys(b.legacyMonths ?? {})])].sort(),
+              ...(b.openingBalance !== undefined ? { openingBalance: b.openingBalance } : {}),
             },
           ]
         }),

@@ -31,7 +31,13 @@ export const poolRoutes =
         if (!stored && !deps.knownRegions.has(region))
           throw new HttpProblem(404, 'pool-not-found', 'No pools for this region', `region ${region} has no policy and no events`)
         const doc = stored ?? poolBalances.initial(region)
-        const schemes = Object.fromEntries(SCHEMES.map((s) => [s, { balance: doc.schemes[s].balance, contributions: doc.schemes[s].contributions }]))
+        const schemes = Object.fromEntries(
+          SCHEMES.map((s) => {
+            const b = doc.schemes[s]
+            // openingBalance once the region's opening balance is imported (legacy-balance).
+            return [s, { balance: b.balance, contributions: b.contributions, ...(b.openingBalance !== undefined ? { openingBalance: b.openingBalance } : {}) }]
+          }),
+        )
         return { region, position, schemes }
       },
     )

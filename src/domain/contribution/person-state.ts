@@ -1,11 +1,17 @@
 import { CONTRIBUTION_LINE_VOIDED, CONTRIBUTION_RECORDED, type ContributionLineVoidedData, type ContributionRecordedData } from './events.js'
 import type { Scheme } from '../schemes.js'
+import { LEGACY_HISTORY_IMPORTED, type LegacyHistoryImportedData } from '../legacy/events.js'
+import { LEGACY_CREDITED_SCHEMES, legacyCoveredPeriods } from '../legacy/decide.js'
 
 /** Who already credited one (period, scheme) of a person. */
 export interface CreditedBy {
   submissionId: string
   employerId: string
   lineIndex: number
+  /** Set when the credit is a year imported from the previous system (legacy history): then
+   * `submissionId` is `legacy:{importId}` (no submission id has a colon), `employerId` is empty and
+   * `lineIndex` is the index of the year in the import's `years`. */
+  legacyImportId?: string
 }
 
 /**
@@ -17,10 +23,12 @@ export interface PersonContributionState {
   /** The person's recorded line of each submission, by submissionId (a person is on one line of a
    * submission at most): lets a retry of a half-written submission see which lines are written. */
   lines: Map<string, ContributionRecordedData>
+  /** The person's legacy history import (at most one), if any. */
+  legacy: LegacyHistoryImportedData | undefined
 }
 
 /** The state of a person with no events. */
-export const initialPersonState = (): PersonContributionState => ({ credited: new Map(), lines: new Map() })
+export const initialPersonState = (): PersonContributionState => ({ credited: new Map(), lines: new Map(), legacy: undefined })
 
 /** Key of a (period, scheme) pair in `credited`. */
 export const creditKey = (period: string, scheme: Scheme): string => `${period}|${scheme}`
@@ -48,6 +56,25 @@ export function evolvePerson(state: PersonContributionState, event: { type: stri
       const rest = (state.credited.get(key) ?? []).filter((c) => c.submissionId !== data.submissionId)
       if (rest.length > 0) state.credited.set(key, rest)
       else state.credited.delete(key)
+    }
+  }
+  if (event.type === LEGACY_HISTORY_IMPORTED) {
+    // An imported year says how many months, not which: every month it can cover counts as credited
+    // (legacy/decide.ts, "Which months an imported year covers"), for the schemes of the record.
+    const data = event.data as LegacyHistoryImportedData
+    state.legacy = data
+    for (const period of legacyCoveredPeriods(data)) {
+      const year = Number(period.slice(0, 4))
+      const credit: CreditedBy = {
+        submissionId: `legacy:${data.importId}`,
+        employerId: '',
+        lineIndex: data.years.findIndex((y) => y.year === year),
+        legacyImportId: data.importId,
+      }
+      for (const scheme of LEGACY_CREDITED_SCHEMES) {
+        const key = creditKey(period, scheme)
+        state.credited.set(key, [...(state.credited.get(key) ?? []), credit])
+      }
     }
   }
   return state
