@@ -7,6 +7,7 @@ import {
 import { LEGACY_HISTORY_IMPORTED, type LegacyHistoryImportedData } from '../src/domain/legacy/events.js'
 import { addYuan, subtractYuan } from '../src/domain/money.js'
 import { SCHEMES, type Scheme } from '../src/domain/schemes.js'
+import { PENSION_TRANSFERRED, type TransferSentData } from '../src/domain/transfer/events.js'
 import type { DocumentProjection, ProjectedEvent } from './projection.js'
 
 /** One person's balances in one scheme. Amounts are yuan strings with two places. */
@@ -33,6 +34,9 @@ export interface PersonSchemeBalance {
 export interface PersonBalancesDoc {
   personId: string
   schemes: Record<Scheme, PersonSchemeBalance>
+  /** Region holding the pension account: the last transfer's destination, else the first region
+   * contributed in (recorded or imported). */
+  pensionHeldIn?: string
 }
 
 const emptyScheme = (): PersonSchemeBalance => ({
@@ -54,15 +58,23 @@ function count(map: Record<string, number>, key: string, delta: 1 | -1): Record<
 export const personBalances: DocumentProjection<PersonBalancesDoc> = {
   name: 'person-balances',
   keysOf: (event: ProjectedEvent) =>
-    event.type === CONTRIBUTION_RECORDED || event.type === CONTRIBUTION_LINE_VOIDED || event.type === LEGACY_HISTORY_IMPORTED
-      ? [(event.data as ContributionRecordedData | ContributionLineVoidedData | LegacyHistoryImportedData).personId]
+    event.type === CONTRIBUTION_RECORDED ||
+    event.type === CONTRIBUTION_LINE_VOIDED ||
+    event.type === LEGACY_HISTORY_IMPORTED ||
+    event.type === PENSION_TRANSFERRED
+      ? [(event.data as { personId: string }).personId]
       : [],
   initial: (personId) => ({
     personId,
     schemes: Object.fromEntries(SCHEMES.map((s) => [s, emptyScheme()])) as Record<Scheme, PersonSchemeBalance>,
   }),
   evolve(doc, event) {
-    if (event.type === LEGACY_HISTORY_IMPORTED) return withLegacyHistory(doc, event.data as LegacyHistoryImportedData)
+    if (event.type === PENSION_TRANSFERRED) return { ...doc, pensionHeldIn: (event.data as TransferSentData).toRegion }
+    if (event.type === LEGACY_HISTORY_IMPORTED) {
+      const data = event.data as LegacyHistoryImportedData
+      const first = [...data.years].sort((a, b) => a.year - b.year)[0]
+      return { ...withLegacyHistory(doc, data), pensionHeldIn: doc.pensionHeldIn ?? first?.region }
+    }
     if (event.type !== CONTRIBUTION_RECORDED && event.type !== CONTRIBUTION_LINE_VOIDED) return doc
     const data = event.data as ContributionRecordedData | ContributionLineVoidedData
     const voided = event.type === CONTRIBUTION_LINE_VOIDED
@@ -79,7 +91,8 @@ export const personBalances: DocumentProjection<PersonBalancesDoc> = {
         regions: count(b.regions, data.region, voided ? -1 : 1),
       }
     }
-    return { ...doc, schemes }
+    const heldIn = doc.pensionHeldIn ?? (event.type === CONTRIBUTION_RECORDED && data.schemes.some((x) => x.scheme === 'pension') ? data.region : undefined)
+    return { ...doc, schemes, ...(heldIn ? { pensionHeldIn: heldIn } : {}) }
   },
 }
 

@@ -46,11 +46,15 @@ export const personRoutes =
               months: Object.keys(b.periods).length + Object.values(b.legacyMonths ?? {}).reduce((n, m) => n + m, 0),
               regions: [...new Set([...Object.keys(b.regions), ...Object.keys(b.legacyMonths ?? {})])].sort(),
               ...(b.openingBalance !== undefined ? { openingBalance: b.openingBalance } : {}),
+
             },
           ]
         }),
       )
-      return { personId: doc.personId, position, schemes }
+      // The pension account's segments: where it is held, months per region (the years are merged
+      // for the pension, the segments stay visible).
+      const pensionAccount = doc.pensionHeldIn ? { heldIn: doc.pensionHeldIn, monthsByRegion: monthsByRegion(doc.schemes.pension) } : undefined
+      return { personId: doc.personId, position, schemes, ...(pensionAccount ? { pensionAccount } : {}) }
     })
 
     app.get(
@@ -94,4 +98,11 @@ export const personRoutes =
 async function hasEvents(store: EventStore, personId: string): Promise<boolean> {
   for await (const _ of store.readStream(personStream(personId), { maxCount: 1 })) return true
   return false
+}
+
+/** Months per region: recorded lines (one per period for pension) plus imported months. */
+function monthsByRegion(b: PersonBalancesDoc['schemes']['pension']): Record<string, number> {
+  const out: Record<string, number> = { ...b.regions }
+  for (const [region, months] of Object.entries(b.legacyMonths ?? {})) out[region] = (out[region] ?? 0) + months
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)))
 }

@@ -35,7 +35,18 @@ export const poolRoutes =
           SCHEMES.map((s) => {
             const b = doc.schemes[s]
             // openingBalance once the region's opening balance is imported (legacy-balance).
-            return [s, { balance: b.balance, contributions: b.contributions, ...(b.openingBalance !== undefined ? { openingBalance: b.openingBalance } : {}) }]
+            return [
+              s,
+              {
+                balance: b.balance,
+                contributions: b.contributions,
+                ...(b.openingBalance !== undefined ? { openingBalance: b.openingBalance } : {}),
+                // transfersIn / transfersOut once a pension transfer has touched this pool.
+                ...(b.transfersIn !== undefined || b.transfersOut !== undefined
+                  ? { transfersIn: b.transfersIn ?? '0.00', transfersOut: b.transfersOut ?? '0.00' }
+                  : {}),
+              },
+            ]
           }),
         )
         return { region, position, schemes }

@@ -67,6 +67,20 @@ t.test('the issue example: imported years and recorded months in Shanghai, movin
   })
   t.notOk(json(sent).supplementaryNeeded, 'nothing left to send')
 
+  // Balances after the send. Shanghai's pension pool: opening 1000000.00 (imported after the send;
+  // the order does not change the sum) + employer parts 16% × 8500.00 = 1360.00 and 16% × 10000.00 =
+  // 1600.00, − 182220.00 sent = 820740.00. Beijing's: 182220.00 received.
+  t.equal((await post(ledger, '/v1/pools/310000/legacy-balance', { importId: 'POOL-310000', asOf: '2022-12-31', schemes: { pension: '1000000.00' } })).statusCode, 201)
+  const head = (await ledger.store.headPosition())!.toString()
+  const shanghai = json(await ledger.app.inject({ method: 'GET', url: `/v1/pools/310000/balances?minPosition=${head}` }))
+  t.same(shanghai.schemes.pension, { balance: '820740.00', contributions: '2960.00', openingBalance: '1000000.00', transfersIn: '0.00', transfersOut: '182220.00' })
+  const beijing = json(await ledger.app.inject({ method: 'GET', url: `/v1/pools/110000/balances?minPosition=${head}` }))
+  t.same(beijing.schemes.pension, { balance: '182220.00', contributions: '0.00', transfersIn: '182220.00', transfersOut: '0.00' })
+  const person = json(await ledger.app.inject({ method: 'GET', url: `/v1/persons/${P}/balances?minPosition=${head}` }))
+  t.same(person.pensionAccount, { heldIn: '110000', monthsByRegion: { '310000': 302 } }, 'held in Beijing; the Shanghai segment stays visible')
+  t.equal(person.schemes.pension.individualAccount, '81480.00', 'the account moved whole, nothing lost')
+  t.equal(person.schemes.pension.months, 302)
+
   const done = await post(ledger, '/v1/transfers/T-1/complete')
   t.equal(done.statusCode, 201)
   t.equal(json(done).state, 'completed')
