@@ -31,7 +31,7 @@ export interface TransferView {
   /** Whether the step now expected is past its due date. */
   overdue: boolean
   /** After a send: months recorded in the source region since, still to move by a later send. */
-  supplementaryNeeded?: { months: number; baseTotal: string; pooledFund: string }
+  supplementaryNeeded?: { months: number; periods: string[]; baseTotal: string; pooledFund: string }
 }
 
 /** The answer to a step: appended (201) or already so (200), with the transfer after it. */
@@ -143,7 +143,14 @@ export class TransferHandler {
       deadlines,
       overdue: pendingDue !== undefined && today > pendingDue,
       ...(supplementary && supplementary.months > 0
-        ? { supplementaryNeeded: { months: supplementary.months, baseTotal: formatYuan(supplementary.baseTotal), pooledFund: formatYuan(supplementary.pooledFund) } }
+        ? {
+            supplementaryNeeded: {
+              months: supplementary.months,
+              periods: supplementary.periods,
+              baseTotal: formatYuan(supplementary.baseTotal),
+              pooledFund: formatYuan(supplementary.pooledFund),
+            },
+          }
         : {}),
     }
   }

@@ -146,12 +146,12 @@ t.test('a contribution recorded in the source region after the send needs a supp
   await post(ledger, '/v1/transfers', { transferId: 'T-6', personId: P, fromRegion: FROM, toRegion: TO })
   await post(ledger, '/v1/transfers/T-6/accept')
   await post(ledger, '/v1/transfers/T-6/send')
-  // A late payroll for August... no: for 2024-06 in Shanghai (window 2023-07, floor 7310): wage 9000.00
+  // A late payroll for 2024-06 in Shanghai (window 2023-07, floor 7310): wage 9000.00
   const late = await ledger.app.inject({ method: 'POST', url: '/v1/contribution-submissions', payload: submission({ submissionId: 'LATE', period: '2024-06', lines: [{ personId: P, wage: '9000.00' }] }) })
   t.equal(late.statusCode, 201, 'accepted')
   const view = json(await ledger.app.inject({ method: 'GET', url: '/v1/transfers/T-6' }))
   // 12% × 9000.00 = 1080.00
-  t.same(view.supplementaryNeeded, { months: 1, baseTotal: '9000.00', pooledFund: '1080.00' })
+  t.same(view.supplementaryNeeded, { months: 1, periods: ['2024-06'], baseTotal: '9000.00', pooledFund: '1080.00' })
   const second = await post(ledger, '/v1/transfers/T-6/send')
   t.equal(second.statusCode, 201)
   t.match(json(second).sends[1], { sendNumber: 2, individualAccount: '0.00', pooledFund: '1080.00', months: 1, baseTotal: '9000.00' })
