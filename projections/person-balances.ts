@@ -69,7 +69,11 @@ export const personBalances: DocumentProjection<PersonBalancesDoc> = {
     schemes: Object.fromEntries(SCHEMES.map((s) => [s, emptyScheme()])) as Record<Scheme, PersonSchemeBalance>,
   }),
   evolve(doc, event) {
-    if (event.type === PENSION_TRANSFERRED) return { ...doc, pensionHeldIn: (event.data as TransferSentData).toRegion }
+    if (event.type === PENSION_TRANSFERRED) {
+      // Only a transfer's first send moves the account (see evolvePension).
+      const d = event.data as TransferSentData
+      return d.sendNumber === 1 ? { ...doc, pensionHeldIn: d.toRegion } : doc
+    }
     if (event.type === LEGACY_HISTORY_IMPORTED) {
       const data = event.data as LegacyHistoryImportedData
       const first = [...data.years].sort((a, b) => a.year - b.year)[0]

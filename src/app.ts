@@ -73,6 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       projector: deps.projector,
       readWaitMs: deps.readWaitMs,
       daysOff,
+      knownRegions: new Set(deps.policies.regions()),
     }),
   )
   return app

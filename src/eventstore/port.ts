@@ -151,6 +151,10 @@ export class StoreLimitExceededError extends Error {
 
 /** The event store port. Every adapter passes `test/eventstore/conformance.ts`. */
 export interface EventStore {
+  /** Whether appendMany is atomic on this store (all streams or none). `false` only on KurrentDB
+   * before 25.1; absent means atomic. */
+  readonly atomicAppendMany?: boolean
+
   /**
    * Appends `events` to `stream` atomically if the stream is in the `expected` state.
    * @throws WrongExpectedRevisionError when it is not (nothing is written).

@@ -164,6 +164,8 @@ function historyRefusal(decision: Extract<ImportLegacyHistoryResult, { kind: 're
           })),
         ),
       })
+    case 'after-transfer':
+      return new HttpProblem(409, 'legacy-history-after-transfer', 'Legacy history after a transfer', detail)
     case 'invalid':
       return new HttpProblem(400, 'validation', 'Malformed request', 'the request body does not match the contract; see errors[]', {
         ...boundedErrors(decision.violations.map((v) => ({ pointer: `/${v.path.join('/')}`, message: v.message }))),

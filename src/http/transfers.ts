@@ -34,6 +34,8 @@ export interface TransferRoutesDeps {
   projector: Projector
   readWaitMs: number
   daysOff: ReadonlySet<string>
+  /** Regions with pools (those of the policy table). */
+  knownRegions: ReadonlySet<string>
 }
 
 /**
@@ -56,6 +58,12 @@ export const transferRoutes =
       { schema: { body: z.strictObject({ transferId: TransferId, personId: CitizenId, fromRegion: Region, toRegion: Region }) } },
       async (request, reply) => {
         const b = request.body
+        for (const field of ['fromRegion', 'toRegion'] as const) {
+          if (!deps.knownRegions.has(b[field]))
+            throw new HttpProblem(422, 'transfer-rule', 'Transfer breaks a rule', `region ${b[field]} has no pools in this ledger (not in the policy table)`, {
+              errors: [{ pointer: `/${field}`, message: 'no pools for this region' }],
+            })
+        }
         const today = handler.today()
         const result = await handler.step(
           b.transferId,
@@ -155,5 +163,7 @@ function refusal(transferId: string, d: Exclude<TransferDecision, { outcome: 'ap
       return new HttpProblem(409, 'transfer-conflict', 'Not possible in the transfer’s state', d.detail, { state: d.status })
     case 'invalid':
       return new HttpProblem(422, 'transfer-rule', 'Transfer breaks a rule', d.detail, { errors: [{ pointer: d.pointer, message: d.detail }] })
+    case 'unsupported':
+      return new HttpProblem(501, 'transfers-unsupported-by-store', 'Transfers not supported on this store', d.detail)
   }
 }

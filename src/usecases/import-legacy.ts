@@ -1,3 +1,4 @@
+import { PENSION_TRANSFERRED } from '../domain/transfer/events.js'
 import { WrongExpectedRevisionError, type EventMetadata, type EventStore, type ExpectedRevision } from '../eventstore/port.js'
 import { personStream } from '../domain/contribution/events.js'
 import { evolvePerson, initialPersonState } from '../domain/contribution/person-state.js'
@@ -61,8 +62,13 @@ export class ImportLegacyHandler {
     return this.lock.run([stream], async () => {
       for (let attempt = 1; ; attempt++) {
         const state = initialPersonState()
-        const read = await this.read(stream, LEGACY_HISTORY_IMPORTED, (e) => evolvePerson(state, e))
-        const decision = decideLegacyHistory(cmd, state)
+        let transferred = false
+        const read = await this.read(stream, LEGACY_HISTORY_IMPORTED, (e) => {
+          if (e.type === PENSION_TRANSFERRED) transferred = true
+          return evolvePerson(state, e)
+        })
+        const decided = decideLegacyHistory(cmd, state)
+        const decision = decided.outcome === 'import' && transferred ? ({ outcome: 'after-transfer' } as const) : decided
         if (decision.outcome === 'already-imported')
           return { kind: 'receipt', receipt: { status: 'already-imported', importId: cmd.importId, position: read.importPosition! } }
         if (decision.outcome !== 'import') return { kind: 'refused', decision }

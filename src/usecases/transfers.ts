@@ -71,6 +71,14 @@ export class TransferHandler {
     decide: (transfer: TransferState, pension: PensionState) => TransferDecision,
     metadata: EventMetadata = {},
   ): Promise<StepResult> {
+    if (this.store.atomicAppendMany === false) {
+      // A step writes the transfer's and the person's events together; written one by one, a crash
+      // between them would leave a person blocked or money half-moved. Such servers do not transfer.
+      return {
+        kind: 'refused',
+        decision: { outcome: 'unsupported', detail: 'transfers need atomic multi-stream appends: KurrentDB 25.1+ or the embedded store' },
+      }
+    }
     const keys = [transferStream(transferId), ...(personId ? [personStream(personId)] : [])]
     return this.lock.run(keys, async () => {
       for (let attempt = 1; ; attempt++) {

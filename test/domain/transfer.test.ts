@@ -52,6 +52,9 @@ t.test('a send moves the pending months once; later months need a supplementary 
   evolvePension(pension, line('2024-06', '310000', '7310.00', '584.80'))
   const second = decideSend({ transferId: 'T', today: '2024-09-06' }, transfer, pension)
   if (second.outcome !== 'append') throw new Error(second.outcome)
-  // 12% × 7310.00 = 877.20; the individual account is already held in Beijing
-  t.match(second.transferEvents[0]!.data, { sendNumber: 2, individualAccount: '0.00', pooledFund: '877.20', months: 1, periods: ['2024-06'] })
+  // 12% × 7310.00 = 877.20; the late month's individual part (7310.00 × 8% = 584.80) follows the
+  // account, already held in Beijing
+  t.match(second.transferEvents[0]!.data, { sendNumber: 2, individualAccount: '584.80', pooledFund: '877.20', months: 1, periods: ['2024-06'] })
+  for (const e of second.personEvents) evolvePension(pension, e)
+  t.equal(pension.heldIn, '110000', 'a supplementary send does not move the account')
 })

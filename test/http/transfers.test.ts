@@ -154,8 +154,9 @@ t.test('a contribution recorded in the source region after the send needs a supp
   t.same(view.supplementaryNeeded, { months: 1, periods: ['2024-06'], baseTotal: '9000.00', pooledFund: '1080.00' })
   const second = await post(ledger, '/v1/transfers/T-6/send')
   t.equal(second.statusCode, 201)
-  t.match(json(second).sends[1], { sendNumber: 2, individualAccount: '0.00', pooledFund: '1080.00', months: 1, baseTotal: '9000.00' })
-  t.same(json(second).moved, { individualAccount: '81480.00', pooledFund: '183300.00' }, '182220.00 + 1080.00')
+  // the late month's individual part: 9000.00 × 8% = 720.00
+  t.match(json(second).sends[1], { sendNumber: 2, individualAccount: '720.00', pooledFund: '1080.00', months: 1, baseTotal: '9000.00' })
+  t.same(json(second).moved, { individualAccount: '82200.00', pooledFund: '183300.00' }, '81480.00 + 720.00; 182220.00 + 1080.00')
   t.equal((await post(ledger, '/v1/transfers/T-6/send')).statusCode, 200, 'nothing more to send')
 })
 

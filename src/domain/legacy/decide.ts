@@ -122,6 +122,9 @@ export type LegacyHistoryDecision =
   | { outcome: 'already-has-history'; existingImportId: string }
   /** Months already recorded for the person lie in imported years. */
   | { outcome: 'overlap'; overlaps: LegacyOverlap[] }
+  /** A transfer has already sent the person's pension: an opening balance imported now would have
+   * no transfer to move it (history is imported before transfers). */
+  | { outcome: 'after-transfer' }
   | { outcome: 'invalid'; violations: LegacyViolation[] }
 
 /**
@@ -241,6 +244,8 @@ export function describeLegacyRefusal(decision: Exclude<LegacyHistoryDecision, {
     }
     case 'invalid':
       return decision.violations.map((v) => `${v.path.join('.')}: ${v.message}`).join('; ')
+    case 'after-transfer':
+      return 'a transfer has already sent this person’s pension; legacy history is imported before any transfer'
   }
 }
 

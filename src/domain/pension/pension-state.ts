@@ -21,8 +21,9 @@ export const POOLED_TRANSFER_FROM_YEAR = 1998
 
 /** A person's pension record in one region. */
 export interface PensionRegion {
-  /** Recorded periods not yet moved by a transfer: period (YYYY-MM) → pension contribution base. */
-  pending: Map<string, Decimal>
+  /** Recorded periods not yet moved by a transfer: period (YYYY-MM) → the pension contribution
+   * base and the individual-account part credited for it. */
+  pending: Map<string, { base: Decimal; individualAccount: Decimal }>
   /** Recorded periods a transfer has moved. */
   transferred: Set<string>
   /** Imported (legacy) months in this region, and the sum of their bases from 1998 on. */
@@ -46,6 +47,8 @@ export interface PensionState {
   regions: Map<string, PensionRegion>
   /** The transfer open for the person, if any (at most one). */
   openTransferId: string | undefined
+  /** Whether any transfer has sent money for the person. */
+  transfersSent: boolean
 }
 
 export const initialPensionState = (): PensionState => ({
@@ -53,6 +56,7 @@ export const initialPensionState = (): PensionState => ({
   heldIn: undefined,
   regions: new Map(),
   openTransferId: undefined,
+  transfersSent: false,
 })
 
 function region(state: PensionState, code: string): PensionRegion {
@@ -71,7 +75,7 @@ export function evolvePension(state: PensionState, event: { type: string; data: 
       const d = event.data as ContributionRecordedData
       const pension = d.schemes.find((s) => s.scheme === 'pension')
       if (!pension) break
-      region(state, d.region).pending.set(d.period, yuan(pension.base))
+      region(state, d.region).pending.set(d.period, { base: yuan(pension.base), individualAccount: yuan(pension.individualAccount) })
       state.individualAccount = state.individualAccount.plus(yuan(pension.individualAccount))
       state.heldIn ??= d.region
       break
@@ -109,7 +113,10 @@ export function evolvePension(state: PensionState, event: { type: string; data: 
         from.transferred.add(p)
       }
       if (d.legacyYears) from.legacyTransferred = true
-      state.heldIn = d.toRegion
+      // Only a transfer's first send moves the account; a supplementary send moves late months'
+      // money to wherever the account is held by then, and never pulls it back.
+      if (d.sendNumber === 1) state.heldIn = d.toRegion
+      state.transfersSent = true
       break
     }
   }
@@ -120,4 +127,12 @@ export function evolvePension(state: PensionState, event: { type: string; data: 
 export function monthsIn(state: PensionState, code: string): number {
   const r = state.regions.get(code)
   return r ? r.pending.size + r.transferred.size + r.legacyMonths : 0
+}
+
+/** Whether `code` still has something a transfer out of it would move: months not yet moved, or
+ * the account itself when it is held there. */
+export function hasSomethingToMove(state: PensionState, code: string): boolean {
+  const r = state.regions.get(code)
+  const months = r ? r.pending.size + (r.legacyTransferred ? 0 : r.legacyMonths) : 0
+  return months > 0 || state.heldIn === code
 }

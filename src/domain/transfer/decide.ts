@@ -1,6 +1,6 @@
 import type { Decimal } from 'decimal.js'
 import { ZERO, formatYuan, roundHalfUpToFen, yuan } from '../money.js'
-import { POOLED_TRANSFER_FROM_YEAR, monthsIn, type PensionState } from '../pension/pension-state.js'
+import { POOLED_TRANSFER_FROM_YEAR, hasSomethingToMove, type PensionState } from '../pension/pension-state.js'
 import {
   PENSION_TRANSFER_CLOSED,
   PENSION_TRANSFER_OPENED,
@@ -35,6 +35,8 @@ export type TransferDecision =
   /** Well-formed but against a rule (422). */
   | { outcome: 'invalid'; detail: string; pointer: string }
   | { outcome: 'not-found' }
+  /** The store cannot append the transfer's and the person's events atomically. */
+  | { outcome: 'unsupported'; detail: string }
 
 export interface RegisterTransfer {
   transferId: string
@@ -59,8 +61,12 @@ export function decideRegister(cmd: RegisterTransfer, transfer: TransferState, p
       : { outcome: 'conflict', status: transfer.status, detail: `transfer ${cmd.transferId} is registered for another person or other regions` }
   }
   if (cmd.fromRegion === cmd.toRegion) return { outcome: 'invalid', pointer: '/toRegion', detail: 'toRegion must differ from fromRegion' }
-  if (monthsIn(pension, cmd.fromRegion) === 0)
-    return { outcome: 'invalid', pointer: '/fromRegion', detail: `person has no pension contributions recorded in region ${cmd.fromRegion}` }
+  if (!hasSomethingToMove(pension, cmd.fromRegion))
+    return {
+      outcome: 'invalid',
+      pointer: '/fromRegion',
+      detail: `nothing to transfer out of region ${cmd.fromRegion}: no pension months there that were not moved already, and the account is not held there`,
+    }
   if (pension.openTransferId !== undefined)
     return { outcome: 'conflict', status: 'none', detail: `person already has an open transfer, ${pension.openTransferId}` }
   const data = { transferId: cmd.transferId, personId: cmd.personId, fromRegion: cmd.fromRegion, toRegion: cmd.toRegion }
@@ -82,7 +88,8 @@ export function decideAccept(cmd: { transferId: string; today: string }, transfe
 /** The destination's written refusal: only from `registered`; the same refusal again is unchanged. */
 export function decideReject(cmd: { transferId: string; reason: string; today: string }, transfer: TransferState): TransferDecision {
   if (transfer.status === 'none') return { outcome: 'not-found' }
-  if (transfer.status === 'rejected') return transfer.rejected?.reason === cmd.reason ? { outcome: 'unchanged' } : outOfOrder('reject', 'rejected')
+  // The same step again answers with the recorded result, whatever reason it gives now.
+  if (transfer.status === 'rejected') return { outcome: 'unchanged' }
   if (transfer.status !== 'registered') return outOfOrder('reject', transfer.status)
   return close(transfer, 'rejected', { type: TRANSFER_REJECTED, data: { transferId: cmd.transferId, reason: cmd.reason, rejectedOn: cmd.today } })
 }
@@ -106,6 +113,8 @@ export function decideComplete(cmd: { transferId: string; today: string }, trans
 /** What a send would move now from the person's record in `fromRegion` (Art. 4). */
 export interface PooledTransfer {
   periods: string[]
+  /** Individual-account parts credited for those periods. */
+  periodsIndividualAccount: Decimal
   legacyYears: boolean
   months: number
   /** Σ bases of the months from 1998-01 on. */
@@ -121,20 +130,27 @@ export interface PooledTransfer {
  */
 export function pooledTransfer(pension: PensionState, fromRegion: string): PooledTransfer {
   const r = pension.regions.get(fromRegion)
-  if (!r) return { periods: [], legacyYears: false, months: 0, baseTotal: ZERO, pooledFund: ZERO }
+  if (!r) return { periods: [], periodsIndividualAccount: ZERO, legacyYears: false, months: 0, baseTotal: ZERO, pooledFund: ZERO }
   const periods = [...r.pending.keys()].sort()
   let baseTotal = ZERO
-  for (const p of periods) if (Number(p.slice(0, 4)) >= POOLED_TRANSFER_FROM_YEAR) baseTotal = baseTotal.plus(r.pending.get(p)!)
+  let periodsIndividualAccount = ZERO
+  for (const p of periods) {
+    const line = r.pending.get(p)!
+    periodsIndividualAccount = periodsIndividualAccount.plus(line.individualAccount)
+    if (Number(p.slice(0, 4)) >= POOLED_TRANSFER_FROM_YEAR) baseTotal = baseTotal.plus(line.base)
+  }
   const legacyYears = !r.legacyTransferred && r.legacyMonths > 0
   if (legacyYears) baseTotal = baseTotal.plus(r.legacyBaseTotal)
   const months = periods.length + (legacyYears ? r.legacyMonths : 0)
-  return { periods, legacyYears, months, baseTotal, pooledFund: roundHalfUpToFen(baseTotal.times(POOLED_TRANSFER_RATE)) }
+  return { periods, periodsIndividualAccount, legacyYears, months, baseTotal, pooledFund: roundHalfUpToFen(baseTotal.times(POOLED_TRANSFER_RATE)) }
 }
 
 /**
- * The source region sends: from `accepted`, the full individual account balance and the pooled
- * amount; from `sent` or `completed`, a supplementary send of months recorded in the source region
- * since (unchanged when there are none, so a retried send moves money once).
+ * The source region sends: from `accepted`, the individual account balance (the whole of it when
+ * the account is held in the source region; else only what the source region's unmoved months
+ * credited) and the pooled amount; from `sent` or `completed`, a supplementary send of months
+ * recorded in the source region since, with their individual-account parts (unchanged when there
+ * are none, so a retried send moves money once).
  */
 export function decideSend(cmd: { transferId: string; today: string }, transfer: TransferState, pension: PensionState): TransferDecision {
   if (transfer.status === 'none') return { outcome: 'not-found' }
@@ -150,7 +166,7 @@ export function decideSend(cmd: { transferId: string; today: string }, transfer:
     toRegion: r.toRegion,
     sendNumber: transfer.sends.length + 1,
     sentOn: cmd.today,
-    individualAccount: formatYuan(first ? pension.individualAccount : ZERO),
+    individualAccount: formatYuan(first && pension.heldIn === r.fromRegion ? pension.individualAccount : moved.periodsIndividualAccount),
     pooledFund: formatYuan(moved.pooledFund),
     months: moved.months,
     baseTotal: formatYuan(moved.baseTotal),
