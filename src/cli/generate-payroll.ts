@@ -12,10 +12,9 @@
  * Money rule: a wage is an integer number of fen (bigint) from the moment it is money, and becomes
  * a string by integer arithmetic ({@link formatFen}); no float ever carries an amount.
  */
+import { invokedDirectly } from './invoked-directly.js'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { realpathSync } from 'node:fs'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { uniformBigInt } from 'pure-rand/distribution/uniformBigInt'
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64'
@@ -330,18 +329,8 @@ export function summaryLine(file: string, submission: PayrollSubmission, seed: n
   )
 }
 
-/** True when this module is the process entry (not imported by a test). */
-function invokedDirectly(): boolean {
-  const entry = process.argv[1]
-  if (entry === undefined) return false
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href
-  } catch {
-    return false
-  }
-}
 
-if (invokedDirectly()) {
+if (invokedDirectly(import.meta.url)) {
   main().catch((err: unknown) => {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode // commander has already printed the message or the help

@@ -18,9 +18,9 @@
  * projects the imported events. Two projectors on one read-model file would fold events twice.
  * Person ids are printed masked (first 6 and last 4 characters) with the file's row numbers.
  */
-import { createReadStream, realpathSync } from 'node:fs'
+import { invokedDirectly } from './invoked-directly.js'
+import { createReadStream } from 'node:fs'
 import { randomUUID } from 'node:crypto'
-import { pathToFileURL } from 'node:url'
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { parse } from 'csv-parse'
 import { ConfigError, loadConfig, type Config } from '../config.js'
@@ -275,18 +275,8 @@ async function runImportHistory(file: string, actor: string, env: NodeJS.Process
   }
 }
 
-/** True when this module is the process entry (not imported by a test). */
-function invokedDirectly(): boolean {
-  const entry = process.argv[1]
-  if (entry === undefined) return false
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href
-  } catch {
-    return false
-  }
-}
 
-if (invokedDirectly()) {
+if (invokedDirectly(import.meta.url)) {
   main().then(
     (status) => {
       process.exitCode = status

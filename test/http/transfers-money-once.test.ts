@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { createTestLedger } from '../helpers/ledger.js'
+import { movableClock } from '../helpers/clock.js'
 import { json, personId, submission } from '../helpers/http.js'
 import { LEGACY_HISTORY_IMPORTED, type LegacyHistoryImportedData } from '../../src/domain/legacy/events.js'
 
@@ -11,10 +12,6 @@ import { LEGACY_HISTORY_IMPORTED, type LegacyHistoryImportedData } from '../../s
 const FROM = '310000'
 const TO = '110000'
 
-function movableClock(start: string) {
-  let now = new Date(start)
-  return { clock: () => now, set: (iso: string) => (now = new Date(iso)) }
-}
 
 type Ledger = Awaited<ReturnType<typeof createTestLedger>>
 const post = (ledger: Ledger, url: string, payload?: object) => ledger.app.inject({ method: 'POST', url, ...(payload ? { payload } : {}) })

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { createTestLedger } from '../helpers/ledger.js'
+import { movableClock } from '../helpers/clock.js'
 import { json, personId, problem, submission } from '../helpers/http.js'
 import { LEGACY_HISTORY_IMPORTED, type LegacyHistoryImportedData } from '../../src/domain/legacy/events.js'
 
@@ -12,11 +13,6 @@ const P = personId(700)
 const FROM = '310000'
 const TO = '110000'
 
-/** A clock the test moves: the steps' dates are its Asia/Shanghai dates. */
-function movableClock(start: string) {
-  let now = new Date(start)
-  return { clock: () => now, set: (iso: string) => (now = new Date(iso)) }
-}
 
 type Ledger = Awaited<ReturnType<typeof createTestLedger>>
 
