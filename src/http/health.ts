@@ -13,7 +13,8 @@ export const healthRoutes =
         store: deps.storeKind,
         headPosition: (head ?? 0n).toString(),
         projectionPosition: (deps.projector.position ?? 0n).toString(),
-        projectionCaughtUp: deps.projector.caughtUp,
+        // Live, and nothing appended that the projections have not applied.
+        projectionCaughtUp: deps.projector.caughtUp && (deps.projector.position ?? 0n) >= (head ?? 0n),
       }
     })
   }

@@ -160,7 +160,9 @@ function refusal(transferId: string, d: Exclude<TransferDecision, { outcome: 'ap
     case 'not-found':
       return notFound(transferId)
     case 'conflict':
-      return new HttpProblem(409, 'transfer-conflict', 'Not possible in the transfer’s state', d.detail, { state: d.status })
+      return d.openTransferId !== undefined
+        ? new HttpProblem(409, 'person-has-open-transfer', 'Another transfer is open for the person', d.detail, { openTransferId: d.openTransferId })
+        : new HttpProblem(409, 'transfer-conflict', 'Not possible in the transfer’s state', d.detail, { ...(d.status ? { state: d.status } : {}) })
     case 'invalid':
       return new HttpProblem(422, 'transfer-rule', 'Transfer breaks a rule', d.detail, { errors: [{ pointer: d.pointer, message: d.detail }] })
     case 'unsupported':

@@ -67,7 +67,12 @@ export class ImportLegacyHandler {
           if (e.type === PENSION_TRANSFERRED) transferred = true
           return evolvePerson(state, e)
         })
-        const decided = decideLegacyHistory(cmd, state)
+        const known = new Set(this.policies.regions())
+        const unknownRegions = cmd.years
+          .map((y, i) => ({ y, i }))
+          .filter(({ y }) => !known.has(y.region))
+          .map(({ y, i }) => ({ path: ['years', i, 'region'], message: `region ${y.region} has no pools in this ledger (not in the policy table)` }))
+        const decided = unknownRegions.length > 0 ? ({ outcome: 'invalid', violations: unknownRegions } as const) : decideLegacyHistory(cmd, state)
         const decision = decided.outcome === 'import' && transferred ? ({ outcome: 'after-transfer' } as const) : decided
         if (decision.outcome === 'already-imported')
           return { kind: 'receipt', receipt: { status: 'already-imported', importId: cmd.importId, position: read.importPosition! } }

@@ -109,6 +109,10 @@ t.test('steps out of order are 409 naming the state; a rejected transfer; anothe
   t.equal(p.state, 'registered')
   p = problem(t, await post(ledger, '/v1/transfers', { transferId: 'T-4', personId: P, fromRegion: FROM, toRegion: '440000' }), 409, 'a second open transfer')
   t.match(p.detail, /T-3/)
+  t.equal(p.openTransferId, 'T-3')
+  // a step posted with a JSON content type and no body runs like one without
+  const empty = await ledger.app.inject({ method: 'POST', url: '/v1/transfers/T-3/send', headers: { 'content-type': 'application/json' } })
+  t.equal(problem(t, empty, 409, 'empty JSON body, send before accept').state, 'registered')
 
   const rejected = await post(ledger, '/v1/transfers/T-3/reject', { reason: 'not enrolled at the destination' })
   t.equal(rejected.statusCode, 201)
@@ -129,6 +133,11 @@ t.test('registration rules: regions differ, contributions in the source region, 
   problem(t, await post(ledger, '/v1/transfers', { transferId: 'T-5', personId: P, fromRegion: '440000', toRegion: TO }), 422, 'nothing in the source region')
   problem(t, await post(ledger, '/v1/transfers', { transferId: 'T-5', personId: P, fromRegion: FROM }), 400, 'missing toRegion')
   problem(t, await post(ledger, '/v1/transfers/NOPE/accept'), 404, 'unknown transfer')
+  problem(t, await post(ledger, '/v1/transfers', { transferId: 'T-5', personId: P, fromRegion: FROM, toRegion: '999999' }), 422, 'a region without pools')
+  const legacy = await post(ledger, `/v1/persons/${personId(701)}/legacy-history`, {
+    importId: 'L-1', asOf: '2020-12-31', individualAccountBalance: '1.00', years: [{ year: 2019, region: '999999', months: 12, baseTotal: '1.00' }],
+  })
+  t.match(problem(t, legacy, 400, 'legacy years in a region without pools').errors, [{ pointer: '/years/0/region' }])
   t.equal((await post(ledger, '/v1/transfers', { transferId: 'T-5', personId: P, fromRegion: FROM, toRegion: TO })).statusCode, 201)
   t.equal((await post(ledger, '/v1/transfers', { transferId: 'T-5', personId: P, fromRegion: FROM, toRegion: TO })).statusCode, 200, 'a retry')
   problem(t, await post(ledger, '/v1/transfers', { transferId: 'T-5', personId: P, fromRegion: FROM, toRegion: '440000' }), 409, 'same id, other content')

@@ -31,7 +31,7 @@ export type TransferDecision =
   /** The same step again: nothing to append, answer with the current state (200). */
   | { outcome: 'unchanged' }
   /** Not possible in the current state, or against another open transfer (409). */
-  | { outcome: 'conflict'; detail: string; status: TransferStatus }
+  | { outcome: 'conflict'; detail: string; status?: TransferStatus; openTransferId?: string }
   /** Well-formed but against a rule (422). */
   | { outcome: 'invalid'; detail: string; pointer: string }
   | { outcome: 'not-found' }
@@ -68,7 +68,7 @@ export function decideRegister(cmd: RegisterTransfer, transfer: TransferState, p
       detail: `nothing to transfer out of region ${cmd.fromRegion}: no pension months there that were not moved already, and the account is not held there`,
     }
   if (pension.openTransferId !== undefined)
-    return { outcome: 'conflict', status: 'none', detail: `person already has an open transfer, ${pension.openTransferId}` }
+    return { outcome: 'conflict', openTransferId: pension.openTransferId, detail: `person already has an open transfer, ${pension.openTransferId}` }
   const data = { transferId: cmd.transferId, personId: cmd.personId, fromRegion: cmd.fromRegion, toRegion: cmd.toRegion }
   return {
     outcome: 'append',
