@@ -1,5 +1,5 @@
-import fs from 'node:fs'
 import { z } from 'zod'
+import { readJsonFile } from './json-file.js'
 
 /** Most days off a holiday calendar may list (decades of public holidays). */
 export const MAX_DAYS_OFF = 5_000
@@ -23,15 +23,5 @@ export class CalendarError extends Error {
  */
 export function loadDaysOff(file: string | undefined): ReadonlySet<string> {
   if (!file) return new Set()
-  let raw: unknown
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'))
-  } catch (err) {
-    throw new CalendarError(`holiday calendar ${file}: ${(err as Error).message}`)
-  }
-  const parsed = CalendarSchema.safeParse(raw)
-  if (!parsed.success) {
-    throw new CalendarError(`holiday calendar ${file} is invalid:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`)
-  }
-  return new Set(parsed.data.daysOff)
+  return new Set(readJsonFile(file, CalendarSchema, 'holiday calendar', (m) => new CalendarError(m)).daysOff)
 }

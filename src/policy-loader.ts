@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PolicyBook, PolicyTableSchema } from './domain/policy.js'
+import { readJsonFile } from './json-file.js'
 
 /** The folder holding package.json, found upwards from this module (works from src/ and dist/src/). */
 export function packageRoot(): string {
@@ -27,16 +28,5 @@ export class PolicyTableError extends Error {
  * @throws PolicyTableError when the file is missing, not JSON, or breaks PolicyTableSchema.
  */
 export function loadPolicyBook(file: string = shippedPolicyPath()): PolicyBook {
-  let raw: unknown
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'))
-  } catch (err) {
-    throw new PolicyTableError(`policy table ${file}: ${(err as Error).message}`)
-  }
-  const parsed = PolicyTableSchema.safeParse(raw)
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)
-    throw new PolicyTableError(`policy table ${file} is invalid:\n${lines.join('\n')}`)
-  }
-  return new PolicyBook(parsed.data)
+  return new PolicyBook(readJsonFile(file, PolicyTableSchema, 'policy table', (m) => new PolicyTableError(m)))
 }

@@ -18,6 +18,7 @@ import { evolvePerson, initialPersonState, type PersonContributionState } from '
 import { submissionContentHash, type RecordSubmission } from '../domain/contribution/submission.js'
 import type { PolicyBook } from '../domain/policy.js'
 import { KeyedLock } from './keyed-lock.js'
+import { foldStream } from './fold-stream.js'
 
 /** How often a submission is decided again after losing a race on a stream's revision. */
 export const MAX_APPEND_ATTEMPTS = 10
@@ -144,14 +145,8 @@ export class RecordSubmissionHandler {
     return undefined
   }
 
-  private async readPerson(personId: string): Promise<{ state: PersonContributionState; revision: ExpectedRevision }> {
-    const state = initialPersonState()
-    let revision: ExpectedRevision = 'no_stream'
-    for await (const event of this.store.readStream(personStream(personId))) {
-      evolvePerson(state, event)
-      revision = event.revision
-    }
-    return { state, revision }
+  private readPerson(personId: string): Promise<{ state: PersonContributionState; revision: ExpectedRevision }> {
+    return foldStream(this.store, personStream(personId), initialPersonState(), evolvePerson)
   }
 }
 

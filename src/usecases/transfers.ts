@@ -7,6 +7,7 @@ import { evolveTransfer, initialTransferState, type TransferState } from '../dom
 import { TRANSFER_STEP_WORKING_DAYS, addWorkingDays, shanghaiDate } from '../domain/working-days.js'
 import { ZERO, formatYuan, yuan } from '../domain/money.js'
 import { KeyedLock } from './keyed-lock.js'
+import { foldStream } from './fold-stream.js'
 
 /** How often a step is decided again after losing a race on a stream's revision. */
 export const MAX_STEP_ATTEMPTS = 10
@@ -163,25 +164,11 @@ export class TransferHandler {
     }
   }
 
-  private async readTransfer(transferId: string): Promise<{ state: TransferState; revision: ExpectedRevision; position: bigint }> {
-    const state = initialTransferState()
-    let revision: ExpectedRevision = 'no_stream'
-    let position = 0n
-    for await (const e of this.store.readStream(transferStream(transferId))) {
-      evolveTransfer(state, e)
-      revision = e.revision
-      position = e.position
-    }
-    return { state, revision, position }
+  private readTransfer(transferId: string): Promise<{ state: TransferState; revision: ExpectedRevision; position: bigint }> {
+    return foldStream(this.store, transferStream(transferId), initialTransferState(), evolveTransfer)
   }
 
-  private async readPension(personId: string): Promise<{ state: PensionState; revision: ExpectedRevision }> {
-    const state = initialPensionState()
-    let revision: ExpectedRevision = 'no_stream'
-    for await (const e of this.store.readStream(personStream(personId))) {
-      evolvePension(state, e)
-      revision = e.revision
-    }
-    return { state, revision }
+  private readPension(personId: string): Promise<{ state: PensionState; revision: ExpectedRevision }> {
+    return foldStream(this.store, personStream(personId), initialPensionState(), evolvePension)
   }
 }
