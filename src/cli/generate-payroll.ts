@@ -12,6 +12,8 @@
  * Money rule: a wage is an integer number of fen (bigint) from the moment it is money, and becomes
  * a string by integer arithmetic ({@link formatFen}); no float ever carries an amount.
  */
+import type { Decimal } from 'decimal.js'
+import { loadPolicyBook } from '../policy-loader.js'
 import { invokedDirectly } from './invoked-directly.js'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -91,13 +93,21 @@ const MIGRANT_PREFIXES = [
 const repeat3 = (codes: readonly string[]): string[] => [...codes, ...codes, ...codes]
 
 /** Regions generated, in order. */
+/** The base floor and cap in fen, from the shipped policy table's row for the examples' first
+ * period, so the examples follow the table rather than a copy of it. */
+function baseLimitsFen(region: string): { floorFen: bigint; capFen: bigint } {
+  const policy = loadPolicyBook().find(region, '2024-07')
+  if (!policy) throw new Error(`the shipped policy table has no row for ${region} in 2024-07`)
+  const fen = (yuan: Decimal) => BigInt(yuan.times(100).toDecimalPlaces(0).toString())
+  return { floorFen: fen(policy.floor), capFen: fen(policy.cap) }
+}
+
 export const PAYROLL_REGIONS: readonly RegionProfile[] = [
   {
     code: '310000',
     name: 'Shanghai',
     averageWageFen: 1_230_700n, // 12307.00
-    floorFen: 738_400n, // 7384.00
-    capFen: 3_692_100n, // 36921.00
+    ...baseLimitsFen('310000'),
     minimumWageFen: 269_000n, // 2690.00, monthly minimum wage from 2023-07-01
     workInjuryClass: 2,
     // Huangpu, Xuhui, Pudong New Area
@@ -107,8 +117,7 @@ export const PAYROLL_REGIONS: readonly RegionProfile[] = [
     code: '110000',
     name: 'Beijing',
     averageWageFen: 1_176_100n, // 11761.00
-    floorFen: 682_100n, // 6821.00
-    capFen: 3_528_300n, // 35283.00
+    ...baseLimitsFen('110000'),
     minimumWageFen: 242_000n, // 2420.00, monthly minimum wage from 2023-09-01
     workInjuryClass: 1,
     // Dongcheng, Chaoyang, Haidian
