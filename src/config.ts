@@ -19,6 +19,8 @@ export const ConfigSchema = z.object({
   LEDGER_HOLIDAYS_PATH: z.string().min(1).optional(),
   /** Optional replacement of the shipped policy table (JSON, same schema). */
   LEDGER_POLICY_PATH: z.string().min(1).optional(),
+  /** Optional replacement of the shipped pension tables (months divisors, interest rates). */
+  LEDGER_PENSION_TABLES_PATH: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Longest a read waits for `minPosition`, milliseconds. */
   LEDGER_READ_WAIT_MS: z.coerce.number().int().min(0).max(30_000).default(2_000),

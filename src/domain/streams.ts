@@ -3,4 +3,4 @@
  * the whole log is filtered on these prefixes, so a store's own system streams never reach a
  * projection.
  */
-export const LEDGER_STREAM_PREFIXES: readonly string[] = ['person-', 'submission-', 'transfer-', 'pool-', 'audit-']
+export const LEDGER_STREAM_PREFIXES: readonly string[] = ['person-', 'submission-', 'transfer-', 'pool-', 'payout-', 'reversal-', 'interest-', 'audit-']

@@ -97,6 +97,15 @@ export class ReadModelStore {
     return out
   }
 
+  /** Keys of one projection's documents in key order, after `afterKey`, at most `limit` (documents
+   * not parsed). */
+  listKeys(projection: string, options: { limit: number; afterKey?: string }): string[] {
+    const rows = this.db
+      .prepare('SELECT key FROM read_models WHERE projection = ? AND key > ? ORDER BY key LIMIT ?')
+      .all(projection, options.afterKey ?? '', options.limit) as { key: string }[]
+    return rows.map((r) => r.key)
+  }
+
   /** The checkpoint's position (last event applied), or `null` when nothing was applied yet. */
   getCheckpoint(name: string): bigint | null {
     const row = this.getCheckpointStmt.get(name)

@@ -2,6 +2,7 @@ import { CONTRIBUTION_LINE_VOIDED, CONTRIBUTION_RECORDED, type ContributionLineV
 import type { Scheme } from '../schemes.js'
 import { LEGACY_HISTORY_IMPORTED, type LegacyHistoryImportedData } from '../legacy/events.js'
 import { LEGACY_CREDITED_SCHEMES, legacyCoveredPeriods } from '../legacy/decide.js'
+import { CONTRIBUTION_REVERSED, type ContributionReversedData } from '../reversal/events.js'
 
 /** Who already credited one (period, scheme) of a person. */
 export interface CreditedBy {
@@ -48,8 +49,9 @@ export function evolvePerson(state: PersonContributionState, event: { type: stri
       state.credited.set(key, list)
     }
   }
-  if (event.type === CONTRIBUTION_LINE_VOIDED) {
-    const data = event.data as ContributionLineVoidedData
+  // A voided or reversed line no longer credits its months: a corrected line may be posted.
+  if (event.type === CONTRIBUTION_LINE_VOIDED || event.type === CONTRIBUTION_REVERSED) {
+    const data = event.data as ContributionLineVoidedData | ContributionReversedData
     state.lines.delete(data.submissionId)
     for (const s of data.schemes) {
       const key = creditKey(data.period, s.scheme)

@@ -7,6 +7,10 @@ import {
 } from '../contribution/events.js'
 import { LEGACY_HISTORY_IMPORTED, type LegacyHistoryImportedData } from '../legacy/events.js'
 import { ZERO, yuan } from '../money.js'
+import { INTEREST_CREDITED, type InterestCreditedData } from '../interest/events.js'
+import { PAYOUT_RECORDED, type PayoutRecordedData } from '../payout/events.js'
+import { RETIREMENT_RECORDED, type RetirementRecordedData } from '../retirement/events.js'
+import { CONTRIBUTION_REVERSED, PAYOUT_REVERSED, type ContributionReversedData, type PayoutReversedData } from '../reversal/events.js'
 import {
   PENSION_TRANSFER_CLOSED,
   PENSION_TRANSFER_OPENED,
@@ -18,6 +22,20 @@ import {
 
 /** First year whose contribution bases count for the pooled-fund transfer (Guo Ban Fa [2009] No.66 Art. 4). */
 export const POOLED_TRANSFER_FROM_YEAR = 1998
+
+/**
+ * A change of the pension individual account, dated for the yearly interest (RULES.md §4): money
+ * credited or debited during month `month` of `year`, or, with `atMonthEnd`, at the end of that
+ * month (an imported balance as of its date; a year's interest at the end of December).
+ */
+export interface AccountMovement {
+  year: number
+  /** 1..12 */
+  month: number
+  atMonthEnd: boolean
+  /** Signed: a credit is positive, a debit negative. */
+  amount: Decimal
+}
 
 /** A person's pension record in one region. */
 export interface PensionRegion {
@@ -38,8 +56,8 @@ export interface PensionRegion {
  * Segments stay per region (the pension is "calculated in segments, paid as one").
  */
 export interface PensionState {
-  /** Pension individual account balance: contributions' individual parts plus the imported opening
-   * balance (interest comes with issue #5). */
+  /** Pension individual account balance: contributions' individual parts, the imported opening
+   * balance and interest, less what payouts took from it. */
   individualAccount: Decimal
   /** Region that holds the account: the last transfer's destination, else the first region
    * contributed in. */
@@ -49,6 +67,17 @@ export interface PensionState {
   openTransferId: string | undefined
   /** Whether any transfer has sent money for the person. */
   transfersSent: boolean
+  /** The retirement, once recorded (the pension in payment). */
+  retirement: RetirementRecordedData | undefined
+  /** Pension payouts not reversed: period (YYYY-MM) → payoutId. */
+  pensionPayouts: Map<string, string>
+  /** Every change of the individual account, in log order (for the yearly interest). */
+  movements: AccountMovement[]
+  /** Interest credited per year. */
+  interestYears: Map<number, string>
+  /** Date of the imported legacy history (YYYY-MM-DD), if any: the previous system's figures hold
+   * up to it, interest included. */
+  legacyAsOf: string | undefined
 }
 
 export const initialPensionState = (): PensionState => ({
@@ -57,7 +86,23 @@ export const initialPensionState = (): PensionState => ({
   regions: new Map(),
   openTransferId: undefined,
   transfersSent: false,
+  retirement: undefined,
+  pensionPayouts: new Map(),
+  movements: [],
+  interestYears: new Map(),
+  legacyAsOf: undefined,
 })
+
+/** A movement during the month of `period` (YYYY-MM). */
+function during(period: string, amount: Decimal): AccountMovement {
+  return { year: Number(period.slice(0, 4)), month: Number(period.slice(5, 7)), atMonthEnd: false, amount }
+}
+
+/** Moves the account by `amount` (signed) and records the movement. */
+function move(state: PensionState, movement: AccountMovement): void {
+  state.individualAccount = state.individualAccount.plus(movement.amount)
+  state.movements.push(movement)
+}
 
 function region(state: PensionState, code: string): PensionRegion {
   let r = state.regions.get(code)
@@ -76,21 +121,49 @@ export function evolvePension(state: PensionState, event: { type: string; data: 
       const pension = d.schemes.find((s) => s.scheme === 'pension')
       if (!pension) break
       region(state, d.region).pending.set(d.period, { base: yuan(pension.base), individualAccount: yuan(pension.individualAccount) })
-      state.individualAccount = state.individualAccount.plus(yuan(pension.individualAccount))
+      move(state, during(d.period, yuan(pension.individualAccount)))
       state.heldIn ??= d.region
       break
     }
-    case CONTRIBUTION_LINE_VOIDED: {
-      const d = event.data as ContributionLineVoidedData
+    // A voided or reversed line is undone at its own period: it never earned interest.
+    case CONTRIBUTION_LINE_VOIDED:
+    case CONTRIBUTION_REVERSED: {
+      const d = event.data as ContributionLineVoidedData | ContributionReversedData
       const pension = d.schemes.find((s) => s.scheme === 'pension')
       if (!pension) break
       region(state, d.region).pending.delete(d.period)
-      state.individualAccount = state.individualAccount.minus(yuan(pension.individualAccount))
+      move(state, during(d.period, yuan(pension.individualAccount).negated()))
+      break
+    }
+    case RETIREMENT_RECORDED:
+      state.retirement = event.data as RetirementRecordedData
+      break
+    case PAYOUT_RECORDED: {
+      const d = event.data as PayoutRecordedData
+      if (d.scheme !== 'pension') break
+      state.pensionPayouts.set(d.period, d.payoutId)
+      move(state, during(d.period, yuan(d.fromIndividualAccount).negated()))
+      break
+    }
+    case PAYOUT_REVERSED: {
+      const d = (event.data as PayoutReversedData).payout
+      if (d.scheme !== 'pension') break
+      state.pensionPayouts.delete(d.period)
+      move(state, during(d.period, yuan(d.fromIndividualAccount)))
+      break
+    }
+    case INTEREST_CREDITED: {
+      const d = event.data as InterestCreditedData
+      state.interestYears.set(d.year, d.amount)
+      move(state, { year: d.year, month: 12, atMonthEnd: true, amount: yuan(d.amount) })
       break
     }
     case LEGACY_HISTORY_IMPORTED: {
       const d = event.data as LegacyHistoryImportedData
-      state.individualAccount = state.individualAccount.plus(yuan(d.individualAccountBalance))
+      // The imported balance holds at the end of its day's month (interest before it is the
+      // previous system's).
+      move(state, { year: Number(d.asOf.slice(0, 4)), month: Number(d.asOf.slice(5, 7)), atMonthEnd: true, amount: yuan(d.individualAccountBalance) })
+      state.legacyAsOf = d.asOf
       for (const y of [...d.years].sort((a, b) => a.year - b.year)) {
         const r = region(state, y.region)
         r.legacyMonths += y.months

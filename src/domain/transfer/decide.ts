@@ -61,6 +61,8 @@ export function decideRegister(cmd: RegisterTransfer, transfer: TransferState, p
       : { outcome: 'conflict', status: transfer.status, detail: `transfer ${cmd.transferId} is registered for another person or other regions` }
   }
   if (cmd.fromRegion === cmd.toRegion) return { outcome: 'invalid', pointer: '/toRegion', detail: 'toRegion must differ from fromRegion' }
+  if (pension.retirement)
+    return { outcome: 'invalid', pointer: '/personId', detail: `the person retired on ${pension.retirement.retiredOn}; people already drawing a pension do not transfer (Guo Ban Fa [2009] No.66 Art. 8)` }
   if (!hasSomethingToMove(pension, cmd.fromRegion))
     return {
       outcome: 'invalid',
