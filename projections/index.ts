@@ -12,6 +12,6 @@ export const PROJECTIONS: readonly DocumentProjection<unknown>[] = [
 
 export { personBalances, poolBalances, transfers }
 export type { DocumentProjection, ProjectedEvent } from './projection.js'
-export type { PersonBalancesDoc, PersonSchemeBalance } from './person-balances.js'
+export type { PensionInPayment, PersonBalancesDoc, PersonSchemeBalance, ReversedEntry } from './person-balances.js'
 export type { PoolBalancesDoc, PoolSchemeBalance } from './pool-balances.js'
 export type { TransferDoc } from './transfers.js'

@@ -15,6 +15,16 @@ import { poolRoutes } from './http/pools.js'
 import { submissionRoutes } from './http/submissions.js'
 import { transferRoutes } from './http/transfers.js'
 import { TransferHandler } from './usecases/transfers.js'
+import type { PensionTables } from './domain/pension/pension-tables.js'
+import { RetirementHandler } from './usecases/retire.js'
+import { PayoutHandler } from './usecases/pay-out.js'
+import { ReversalHandler } from './usecases/reverse.js'
+import { InterestRunner } from './usecases/interest-run.js'
+import { retirementRoutes } from './http/retirement.js'
+import { payoutRoutes } from './http/payouts.js'
+import { reversalRoutes } from './http/reversals.js'
+import { interestRunRoutes } from './http/interest-runs.js'
+import { personBalances } from '../projections/index.js'
 
 /** Longest a request (headers and body) may take to arrive, milliseconds: a body shorter than its
  * Content-Length is answered 408 instead of holding the connection. */
@@ -27,6 +37,10 @@ export interface AppDeps {
   readModels: ReadModelStore
   projector: Projector
   policies: PolicyBook
+  /** Months divisors and record-keeping interest rates. */
+  pensionTables: PensionTables
+  /** The interest runner (built by `createInterestRunner` when absent). */
+  interestRunner?: InterestRunner
   /** Longest a read waits for `minPosition`, milliseconds. */
   readWaitMs: number
   /** Largest request body, bytes. */
@@ -76,5 +90,34 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       knownRegions: new Set(deps.policies.regions()),
     }),
   )
+  await app.register(retirementRoutes(new RetirementHandler(deps.store, deps.pensionTables)))
+  await app.register(payoutRoutes(new PayoutHandler(deps.store)))
+  await app.register(reversalRoutes(new ReversalHandler(deps.store)))
+  const runner = deps.interestRunner ?? createInterestRunner(deps)
+  await app.register(interestRunRoutes(runner, deps.clock ?? (() => new Date())))
+  // A pass in flight stops after its batch when the app closes; the next start resumes it.
+  app.addHook('onClose', () => runner.stop())
   return app
+}
+
+/**
+ * The interest runner over the app's store, listing persons from the person-balances read model
+ * after the projector has reached the log's head (bounded by the runner's catch-up wait).
+ */
+export function createInterestRunner(
+  deps: Pick<AppDeps, 'store' | 'readModels' | 'projector' | 'pensionTables'>,
+  options: ConstructorParameters<typeof InterestRunner>[3] = {},
+): InterestRunner {
+  return new InterestRunner(
+    deps.store,
+    deps.pensionTables,
+    {
+      personsAfter: (after, limit) => deps.readModels.listKeys(personBalances.name, { limit, ...(after !== undefined ? { afterKey: after } : {}) }),
+      catchUp: async (waitMs) => {
+        const head = await deps.store.headPosition()
+        if (head !== null) await deps.projector.waitForPosition(head, waitMs)
+      },
+    },
+    options,
+  )
 }

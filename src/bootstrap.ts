@@ -3,8 +3,9 @@ import type { Config } from './config.js'
 import type { EventStore } from './eventstore/port.js'
 import { openSqliteEventStore } from './eventstore/sqlite/sqlite-event-store.js'
 import { openKurrentDbEventStore, type StoreLogger } from './eventstore/kurrentdb/kurrentdb-event-store.js'
-import { buildApp } from './app.js'
-import { loadPolicyBook } from './policy-loader.js'
+import { buildApp, createInterestRunner } from './app.js'
+import type { InterestRunLogger } from './usecases/interest-run.js'
+import { loadPensionTables, loadPolicyBook } from './policy-loader.js'
 import { loadDaysOff } from './calendar-loader.js'
 import { Projector, type ProjectorLogger } from './projector/projector.js'
 import { ReadModelMismatchError, ReadModelStore } from './projector/read-model-store.js'
@@ -31,9 +32,10 @@ export interface Ledger {
  */
 export async function createLedger(
   config: Config,
-  options: { logger?: FastifyServerOptions['logger']; projectorLogger?: ProjectorLogger; storeLogger?: StoreLogger } = {},
+  options: { logger?: FastifyServerOptions['logger']; projectorLogger?: ProjectorLogger; storeLogger?: StoreLogger; interestLogger?: InterestRunLogger } = {},
 ): Promise<Ledger> {
   const policies = loadPolicyBook(config.LEDGER_POLICY_PATH)
+  const pensionTables = loadPensionTables(config.LEDGER_PENSION_TABLES_PATH)
   const daysOff = loadDaysOff(config.LEDGER_HOLIDAYS_PATH)
   const store: EventStore =
     config.LEDGER_STORE === 'kurrentdb'
@@ -65,17 +67,25 @@ export async function createLedger(
   }
   const projector = new Projector({ store, readModels, projections: PROJECTIONS, checkpointName: CHECKPOINT_NAME, ...(options.projectorLogger ? { logger: options.projectorLogger } : {}) })
   projector.start()
+  const interestRunner = createInterestRunner(
+    { store, readModels, projector, pensionTables },
+    { ...(options.interestLogger ? { logger: options.interestLogger } : {}), metadata: { actor: 'ledger', correlationId: 'resume-at-start' } },
+  )
   const app = await buildApp({
     store,
     storeKind: config.LEDGER_STORE,
     readModels,
     projector,
     policies,
+    pensionTables,
+    interestRunner,
     readWaitMs: config.LEDGER_READ_WAIT_MS,
     maxBodyBytes: config.LEDGER_MAX_BODY_BYTES,
     daysOff,
     logger: options.logger,
   })
+  // An interest run a crash or a shutdown interrupted goes on from its last committed batch.
+  void interestRunner.resumeUnfinished().catch((err: unknown) => options.interestLogger?.error({ err }, 'could not resume the interest run'))
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {

@@ -30,6 +30,7 @@ async function main(): Promise<void> {
       logger: options,
       projectorLogger: log.child({ component: 'projector' }),
       storeLogger: log.child({ component: 'eventstore' }),
+      interestLogger: log.child({ component: 'interest-run' }),
     })
   } catch (err) {
     if (err instanceof PolicyTableError || err instanceof CalendarError) {

@@ -1,6 +1,5 @@
 import { z } from 'zod'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import type { FastifyRequest } from 'fastify'
 import { yuan } from '../domain/money.js'
 import { SCHEMES, type Scheme } from '../domain/schemes.js'
 import {
@@ -18,7 +17,8 @@ import {
 } from '../domain/legacy/decide.js'
 import type { ImportLegacyHandler, ImportLegacyHistoryResult, ImportPoolLegacyBalanceResult } from '../usecases/import-legacy.js'
 import { HttpProblem, boundedErrors } from './problem.js'
-import { ACTOR_PATTERN, CitizenId, Region } from './schemas.js'
+import { metadataOf } from './request-metadata.js'
+import { CitizenId, Region } from './schemas.js'
 
 /**
  * Routes of legacy history (issue #4): `POST /v1/persons/{personId}/legacy-history` and
@@ -130,16 +130,6 @@ export const legacyRoutes =
       },
     )
   }
-
-/** The event metadata of a request: `x-actor` (checked as on submissions) and the request id. */
-function metadataOf(request: FastifyRequest): { actor: string; correlationId: string } {
-  const actor = request.headers['x-actor']
-  if (actor !== undefined && (typeof actor !== 'string' || !ACTOR_PATTERN.test(actor)))
-    throw new HttpProblem(400, 'validation', 'Malformed request', 'header x-actor must be 1-64 characters from A-Z a-z 0-9 . _ @ : -', {
-      errors: [{ pointer: '/', message: 'bad x-actor header', in: 'headers' }],
-    })
-  return { actor: actor ?? 'anonymous', correlationId: request.id }
-}
 
 /** Turns a refused person import into its problem (409; 400 for content the schema let through). */
 function historyRefusal(decision: Extract<ImportLegacyHistoryResult, { kind: 'refused' }>['decision']): HttpProblem {

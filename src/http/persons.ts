@@ -46,7 +46,8 @@ export const personRoutes =
               months: Object.keys(b.periods).length + Object.values(b.legacyMonths ?? {}).reduce((n, m) => n + m, 0),
               regions: [...new Set([...Object.keys(b.regions), ...Object.keys(b.legacyMonths ?? {})])].sort(),
               ...(b.openingBalance !== undefined ? { openingBalance: b.openingBalance } : {}),
-
+              paidOut: b.paidOut ?? '0.00',
+              ...(s === 'pension' ? { interestCredited: b.interestCredited ?? '0.00', interestByYear: b.interestByYear ?? {} } : {}),
             },
           ]
         }),
@@ -54,7 +55,14 @@ export const personRoutes =
       // The pension account's segments: where it is held, months per region (the years are merged
       // for the pension, the segments stay visible).
       const pensionAccount = doc.pensionHeldIn ? { heldIn: doc.pensionHeldIn, monthsByRegion: monthsByRegion(doc.schemes.pension) } : undefined
-      return { personId: doc.personId, position, schemes, ...(pensionAccount ? { pensionAccount } : {}) }
+      return {
+        personId: doc.personId,
+        position,
+        schemes,
+        ...(pensionAccount ? { pensionAccount } : {}),
+        ...(doc.pensionInPayment ? { pensionInPayment: withoutPaidMap(doc.pensionInPayment) } : {}),
+        reversed: doc.reversed ?? [],
+      }
     })
 
     app.get(
@@ -105,4 +113,11 @@ function monthsByRegion(b: PersonBalancesDoc['schemes']['pension']): Record<stri
   const out: Record<string, number> = { ...b.regions }
   for (const [region, months] of Object.entries(b.legacyMonths ?? {})) out[region] = (out[region] ?? 0) + months
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)))
+}
+
+/** The pension in payment as the API shows it: the projection's map of paid periods (its internal
+ * bookkeeping, one entry a month) is left out. */
+function withoutPaidMap(p: NonNullable<PersonBalancesDoc['pensionInPayment']>): Omit<typeof p, 'paid'> {
+  const { paid: _paid, ...shown } = p
+  return shown
 }

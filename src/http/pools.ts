@@ -40,6 +40,8 @@ export const poolRoutes =
               {
                 balance: b.balance,
                 contributions: b.contributions,
+                payouts: b.payouts ?? '0.00',
+                ...(s === 'pension' && b.interestCredited !== undefined ? { interestCredited: b.interestCredited } : {}),
                 ...(b.openingBalance !== undefined ? { openingBalance: b.openingBalance } : {}),
                 // transfersIn / transfersOut once a pension transfer has touched this pool.
                 ...(b.transfersIn !== undefined || b.transfersOut !== undefined

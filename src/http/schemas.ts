@@ -82,3 +82,14 @@ export const ACTOR_PATTERN = /^[A-Za-z0-9._@:-]{1,64}$/
 
 /** `?minPosition=`: wait (bounded) until the projections have reached this position. */
 export const ReadQuery = z.strictObject({ minPosition: PositionString.optional() })
+
+/** A non-negative amount in yuan: 0 … 99999999.99, at most two places, no sign, no exponent. */
+export const Amount = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,7})(\.\d{1,2})?$/, 'a decimal string in yuan, from 0 to 99999999.99, with at most two places, e.g. "3000.00"')
+
+/** A positive amount in yuan: more than 0, at most 99999999.99, at most two places. */
+export const PositiveAmount = Wage
+
+/** An idempotency key chosen by the caller (payoutId, reversalId): 1-64 characters. */
+export const RequestKey = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, '1 to 64 characters from A-Z a-z 0-9 . _ -')

@@ -3,7 +3,8 @@ import { yuan } from '../domain/money.js'
 import type { WorkInjuryClass } from '../domain/schemes.js'
 import type { RecordSubmissionHandler, RecordSubmissionResult } from '../usecases/record-submission.js'
 import { HttpProblem, boundedErrors } from './problem.js'
-import { ACTOR_PATTERN, SubmissionBody } from './schemas.js'
+import { metadataOf } from './request-metadata.js'
+import { SubmissionBody } from './schemas.js'
 
 /** Routes of the `contribution-submissions` resource. */
 export const submissionRoutes =
@@ -11,11 +12,7 @@ export const submissionRoutes =
   async (app) => {
     app.post('/v1/contribution-submissions', { schema: { body: SubmissionBody } }, async (request, reply) => {
       const body = request.body
-      const actor = request.headers['x-actor']
-      if (actor !== undefined && (typeof actor !== 'string' || !ACTOR_PATTERN.test(actor)))
-        throw new HttpProblem(400, 'validation', 'Malformed request', 'header x-actor must be 1-64 characters from A-Z a-z 0-9 . _ @ : -', {
-          errors: [{ pointer: '/', message: 'bad x-actor header', in: 'headers' }],
-        })
+      const metadata = metadataOf(request)
       const result = await handler.handle(
         {
           submissionId: body.submissionId,
@@ -25,7 +22,7 @@ export const submissionRoutes =
           workInjuryClass: body.workInjuryClass as WorkInjuryClass,
           lines: body.lines.map((l) => ({ personId: l.personId, wage: yuan(l.wage) })),
         },
-        { actor: actor ?? 'anonymous', correlationId: request.id },
+        metadata,
       )
       if (result.kind === 'refused') throw refusal(result.decision, handler)
       const r = result.receipt

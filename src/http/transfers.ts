@@ -17,7 +17,8 @@ import type { Projector } from '../projector/projector.js'
 import type { StepResult, TransferHandler } from '../usecases/transfers.js'
 import { HttpProblem } from './problem.js'
 import { readPosition } from './read-position.js'
-import { ACTOR_PATTERN, CitizenId, Limit, PositionString, Region } from './schemas.js'
+import { metadataOf } from './request-metadata.js'
+import { CitizenId, Limit, PositionString, Region } from './schemas.js'
 
 /** Most transfers one list answer holds. */
 export const MAX_TRANSFERS_PER_PAGE = 500
@@ -48,10 +49,6 @@ export const transferRoutes =
   async (app) => {
     const { handler } = deps
     const params = z.strictObject({ transferId: TransferId })
-    const metadataOf = (actor: unknown, id: string) => ({
-      actor: typeof actor === 'string' && ACTOR_PATTERN.test(actor) ? actor : 'anonymous',
-      correlationId: id,
-    })
 
     app.post(
       '/v1/transfers',
@@ -69,7 +66,7 @@ export const transferRoutes =
           b.transferId,
           b.personId,
           (transfer, pension) => decideRegister({ ...b, today }, transfer, pension),
-          metadataOf(request.headers['x-actor'], request.id),
+          metadataOf(request),
         )
         return answer(reply, b.transferId, result)
       },
@@ -86,7 +83,7 @@ export const transferRoutes =
           transferId,
           undefined,
           decide(transferId, handler.today(), (request.body ?? {}) as Record<string, unknown>),
-          metadataOf(request.headers['x-actor'], request.id),
+          metadataOf(request),
         )
         return answer(reply, transferId, result)
       })

@@ -105,6 +105,9 @@ t.test('the example file: imported, then already imported; balances include it',
     months,
     regions,
     openingBalance: individualAccount,
+    paidOut: '0.00',
+    interestCredited: '0.00',
+    interestByYear: {},
   })
   t.same(balances, {
     '310104196503150117': pension('86000.50', 30, ['310000']),

@@ -1,6 +1,6 @@
 import { buildApp } from '../../src/app.js'
 import { openSqliteEventStore } from '../../src/eventstore/sqlite/sqlite-event-store.js'
-import { loadPolicyBook } from '../../src/policy-loader.js'
+import { loadPensionTables, loadPolicyBook } from '../../src/policy-loader.js'
 import { Projector } from '../../src/projector/projector.js'
 import { ReadModelStore } from '../../src/projector/read-model-store.js'
 import { PROJECTIONS } from '../../projections/index.js'
@@ -21,6 +21,7 @@ export async function createTestLedger(options: { readWaitMs?: number; maxBodyBy
     readModels,
     projector,
     policies: loadPolicyBook(),
+    pensionTables: loadPensionTables(),
     readWaitMs: options.readWaitMs ?? 2_000,
     maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
     ...(options.clock ? { clock: options.clock } : {}),

@@ -75,8 +75,11 @@ t.test('an import is one event; the same import again is 200 with the same posit
     months: 42,
     regions: ['110000', '310000'],
     openingBalance: '86000.50',
+    paidOut: '0.00',
+    interestCredited: '0.00',
+    interestByYear: {},
   })
-  t.same(bal.schemes.medical, { individualAccount: '0.00', employerContributed: '0.00', employeeContributed: '0.00', months: 0, regions: [] }, 'the record is the pension’s')
+  t.same(bal.schemes.medical, { individualAccount: '0.00', employerContributed: '0.00', employeeContributed: '0.00', months: 0, regions: [], paidOut: '0.00' }, 'the record is the pension’s')
 
   // A contribution after asOf adds to the account and to the months.
   const sub = await postSubmission(app, submission({ submissionId: 'SH-2024-07', lines: [{ personId: P, wage: '8500.00' }] }))
@@ -90,6 +93,9 @@ t.test('an import is one event; the same import again is 200 with the same posit
     months: 43,
     regions: ['110000', '310000'],
     openingBalance: '86000.50',
+    paidOut: '0.00',
+    interestCredited: '0.00',
+    interestByYear: {},
   })
 })
 
@@ -268,15 +274,15 @@ t.test('a pool opening balance: 201, 200 again, 409 other content or a second im
   const sub = await postSubmission(app, submission({ submissionId: 'SH-2024-07', lines: [{ personId: P, wage: '8500.00' }] }))
   const pools = await getJson(app, `/v1/pools/310000/balances?minPosition=${json(sub).position}`)
   t.same(pools.schemes, {
-    pension: { balance: '1001360.00', contributions: '1360.00', openingBalance: '1000000.00' },
-    medical: { balance: '765.00', contributions: '765.00', openingBalance: '0.00' },
-    unemployment: { balance: '2585.50', contributions: '85.00', openingBalance: '2500.50' },
-    work_injury: { balance: '17.00', contributions: '17.00', openingBalance: '0.00' },
-    maternity: { balance: '0.00', contributions: '0.00', openingBalance: '0.00' },
+    pension: { balance: '1001360.00', contributions: '1360.00', payouts: '0.00', openingBalance: '1000000.00' },
+    medical: { balance: '765.00', contributions: '765.00', payouts: '0.00', openingBalance: '0.00' },
+    unemployment: { balance: '2585.50', contributions: '85.00', payouts: '0.00', openingBalance: '2500.50' },
+    work_injury: { balance: '17.00', contributions: '17.00', payouts: '0.00', openingBalance: '0.00' },
+    maternity: { balance: '0.00', contributions: '0.00', payouts: '0.00', openingBalance: '0.00' },
   })
   // Beijing has no opening balance: no openingBalance field.
   const bj = await getJson(app, '/v1/pools/110000/balances')
-  t.same(bj.schemes.pension, { balance: '0.00', contributions: '0.00' })
+  t.same(bj.schemes.pension, { balance: '0.00', contributions: '0.00', payouts: '0.00' })
 })
 
 t.test('malformed pool imports are 400 and append nothing', async (t) => {

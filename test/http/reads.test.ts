@@ -60,7 +60,7 @@ t.test('pools: a region with a policy and no events is all "0.00"', async (t) =>
     t.equal(body.region, region)
     t.equal(body.position, '0', 'nothing projected yet')
     t.same(Object.keys(body.schemes).sort(), [...SCHEMES].sort(), 'every scheme')
-    for (const s of SCHEMES) t.same(body.schemes[s], { balance: '0.00', contributions: '0.00' }, `${region} ${s}`)
+    for (const s of SCHEMES) t.same(body.schemes[s], { balance: '0.00', contributions: '0.00', payouts: '0.00' }, `${region} ${s}`)
   }
   // A region with neither a policy nor events, and a malformed region code.
   problem(t, await get(app, '/v1/pools/999999/balances'), 404, 'a region without a policy')

@@ -47,11 +47,11 @@ t.test('POST a submission and read balances over a real socket', { timeout: 30_0
   t.equal(b.personId, person)
   t.ok(BigInt(b.position) >= BigInt(receipt.position), 'read its own write')
   t.same(b.schemes, {
-    pension: { individualAccount: '680.00', employerContributed: '1360.00', employeeContributed: '680.00', months: 1, regions: ['310000'] },
-    medical: { individualAccount: '170.00', employerContributed: '765.00', employeeContributed: '170.00', months: 1, regions: ['310000'] },
-    unemployment: { individualAccount: '0.00', employerContributed: '42.50', employeeContributed: '42.50', months: 1, regions: ['310000'] },
-    work_injury: { individualAccount: '0.00', employerContributed: '17.00', employeeContributed: '0.00', months: 1, regions: ['310000'] },
-    maternity: { individualAccount: '0.00', employerContributed: '0.00', employeeContributed: '0.00', months: 0, regions: [] },
+    pension: { individualAccount: '680.00', employerContributed: '1360.00', employeeContributed: '680.00', months: 1, regions: ['310000'], paidOut: '0.00', interestCredited: '0.00', interestByYear: {} },
+    medical: { individualAccount: '170.00', employerContributed: '765.00', employeeContributed: '170.00', months: 1, regions: ['310000'], paidOut: '0.00' },
+    unemployment: { individualAccount: '0.00', employerContributed: '42.50', employeeContributed: '42.50', months: 1, regions: ['310000'], paidOut: '0.00' },
+    work_injury: { individualAccount: '0.00', employerContributed: '17.00', employeeContributed: '0.00', months: 1, regions: ['310000'], paidOut: '0.00' },
+    maternity: { individualAccount: '0.00', employerContributed: '0.00', employeeContributed: '0.00', months: 0, regions: [], paidOut: '0.00' },
   })
 
   const pool = await fetch(`${base}/v1/pools/310000/balances?minPosition=${receipt.position}`, { signal })

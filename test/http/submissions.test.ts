@@ -40,7 +40,10 @@ const bal = (individualAccount: string, employerContributed: string, employeeCon
   employeeContributed,
   months,
   regions,
+  paidOut: '0.00',
 })
+/** The pension's balances: the same, and no interest credited yet. */
+const pensionBal = (...args: Parameters<typeof bal>) => ({ ...bal(...args), interestCredited: '0.00', interestByYear: {} })
 /** A scheme nothing was contributed to (maternity is not in force in any shipped row). */
 const NONE = bal('0.00', '0.00', '0.00', 0, [])
 
@@ -147,21 +150,21 @@ t.test('Shanghai 2024-07: worked examples at, below and above the floor and cap'
   const min = b2.position
   const expected: Record<string, Record<(typeof SCHEMES)[number], ReturnType<typeof bal>>> = {
     // wage 5000.00 → base 7384.00, class VIII
-    [P[0]!]: { pension: bal('590.72', '1181.44', '590.72'), medical: bal('147.68', '664.56', '147.68'), unemployment: bal('0.00', '36.92', '36.92'), work_injury: bal('0.00', '140.30', '0.00'), maternity: NONE },
+    [P[0]!]: { pension: pensionBal('590.72', '1181.44', '590.72'), medical: bal('147.68', '664.56', '147.68'), unemployment: bal('0.00', '36.92', '36.92'), work_injury: bal('0.00', '140.30', '0.00'), maternity: NONE },
     // wage 7384.00 at the floor, class VIII
-    [P[1]!]: { pension: bal('590.72', '1181.44', '590.72'), medical: bal('147.68', '664.56', '147.68'), unemployment: bal('0.00', '36.92', '36.92'), work_injury: bal('0.00', '140.30', '0.00'), maternity: NONE },
+    [P[1]!]: { pension: pensionBal('590.72', '1181.44', '590.72'), medical: bal('147.68', '664.56', '147.68'), unemployment: bal('0.00', '36.92', '36.92'), work_injury: bal('0.00', '140.30', '0.00'), maternity: NONE },
     // wage 8500.00, class VIII
-    [P[2]!]: { pension: bal('680.00', '1360.00', '680.00'), medical: bal('170.00', '765.00', '170.00'), unemployment: bal('0.00', '42.50', '42.50'), work_injury: bal('0.00', '161.50', '0.00'), maternity: NONE },
+    [P[2]!]: { pension: pensionBal('680.00', '1360.00', '680.00'), medical: bal('170.00', '765.00', '170.00'), unemployment: bal('0.00', '42.50', '42.50'), work_injury: bal('0.00', '161.50', '0.00'), maternity: NONE },
     // wage 8333.33, class VIII
-    [P[3]!]: { pension: bal('666.67', '1333.33', '666.67'), medical: bal('166.67', '750.00', '166.67'), unemployment: bal('0.00', '41.67', '41.67'), work_injury: bal('0.00', '158.33', '0.00'), maternity: NONE },
+    [P[3]!]: { pension: pensionBal('666.67', '1333.33', '666.67'), medical: bal('166.67', '750.00', '166.67'), unemployment: bal('0.00', '41.67', '41.67'), work_injury: bal('0.00', '158.33', '0.00'), maternity: NONE },
     // wage 36921.00 at the cap, class VIII
-    [P[4]!]: { pension: bal('2953.68', '5907.36', '2953.68'), medical: bal('738.42', '3322.89', '738.42'), unemployment: bal('0.00', '184.61', '184.61'), work_injury: bal('0.00', '701.50', '0.00'), maternity: NONE },
+    [P[4]!]: { pension: pensionBal('2953.68', '5907.36', '2953.68'), medical: bal('738.42', '3322.89', '738.42'), unemployment: bal('0.00', '184.61', '184.61'), work_injury: bal('0.00', '701.50', '0.00'), maternity: NONE },
     // wage 50000.00 → base 36921.00, class VIII
-    [P[5]!]: { pension: bal('2953.68', '5907.36', '2953.68'), medical: bal('738.42', '3322.89', '738.42'), unemployment: bal('0.00', '184.61', '184.61'), work_injury: bal('0.00', '701.50', '0.00'), maternity: NONE },
+    [P[5]!]: { pension: pensionBal('2953.68', '5907.36', '2953.68'), medical: bal('738.42', '3322.89', '738.42'), unemployment: bal('0.00', '184.61', '184.61'), work_injury: bal('0.00', '701.50', '0.00'), maternity: NONE },
     // wage 8333.00, class I
-    [P[6]!]: { pension: bal('666.64', '1333.28', '666.64'), medical: bal('166.66', '749.97', '166.66'), unemployment: bal('0.00', '41.67', '41.67'), work_injury: bal('0.00', '16.67', '0.00'), maternity: NONE },
+    [P[6]!]: { pension: pensionBal('666.64', '1333.28', '666.64'), medical: bal('166.66', '749.97', '166.66'), unemployment: bal('0.00', '41.67', '41.67'), work_injury: bal('0.00', '16.67', '0.00'), maternity: NONE },
     // wage 7384.00, class I
-    [P[7]!]: { pension: bal('590.72', '1181.44', '590.72'), medical: bal('147.68', '664.56', '147.68'), unemployment: bal('0.00', '36.92', '36.92'), work_injury: bal('0.00', '14.77', '0.00'), maternity: NONE },
+    [P[7]!]: { pension: pensionBal('590.72', '1181.44', '590.72'), medical: bal('147.68', '664.56', '147.68'), unemployment: bal('0.00', '36.92', '36.92'), work_injury: bal('0.00', '14.77', '0.00'), maternity: NONE },
   }
   for (const [id, schemes] of Object.entries(expected)) {
     const { res, body } = await getJson(app, `/v1/persons/${id}/balances?minPosition=${min}`)
@@ -201,11 +204,11 @@ t.test('Shanghai 2024-07: worked examples at, below and above the floor and cap'
   t.equal(pool.body.region, '310000')
   t.ok(BigInt(pool.body.position) >= BigInt(min))
   t.same(pool.body.schemes, {
-    pension: { balance: '19385.65', contributions: '19385.65' },
-    medical: { balance: '10904.43', contributions: '10904.43' },
-    unemployment: { balance: '1211.64', contributions: '1211.64' },
-    work_injury: { balance: '2034.87', contributions: '2034.87' },
-    maternity: { balance: '0.00', contributions: '0.00' },
+    pension: { balance: '19385.65', contributions: '19385.65', payouts: '0.00' },
+    medical: { balance: '10904.43', contributions: '10904.43', payouts: '0.00' },
+    unemployment: { balance: '1211.64', contributions: '1211.64', payouts: '0.00' },
+    work_injury: { balance: '2034.87', contributions: '2034.87', payouts: '0.00' },
+    maternity: { balance: '0.00', contributions: '0.00', payouts: '0.00' },
   })
   // Nothing reached another region's pools.
   const bj = await getJson(app, `/v1/pools/110000/balances?minPosition=${min}`)
@@ -258,7 +261,7 @@ t.test('Beijing 2024-07: worked example', async (t) => {
   t.equal(person.res.statusCode, 200)
   const bjBal = (ia: string, er: string, ee: string) => bal(ia, er, ee, 1, ['110000'])
   t.same(person.body.schemes, {
-    pension: bjBal('545.68', '1091.36', '545.68'),
+    pension: { ...bjBal('545.68', '1091.36', '545.68'), interestCredited: '0.00', interestByYear: {} },
     medical: bjBal('136.42', '668.46', '136.42'),
     unemployment: bjBal('0.00', '34.11', '34.11'),
     work_injury: bjBal('0.00', '13.64', '0.00'),
@@ -270,11 +273,11 @@ t.test('Beijing 2024-07: worked example', async (t) => {
   const pool = await getJson(app, `/v1/pools/110000/balances?minPosition=${body.position}`)
   t.equal(pool.res.statusCode, 200)
   t.same(pool.body.schemes, {
-    pension: { balance: '6736.64', contributions: '6736.64' },
-    medical: { balance: '4126.19', contributions: '4126.19' },
-    unemployment: { balance: '421.06', contributions: '421.06' },
-    work_injury: { balance: '84.21', contributions: '84.21' },
-    maternity: { balance: '0.00', contributions: '0.00' },
+    pension: { balance: '6736.64', contributions: '6736.64', payouts: '0.00' },
+    medical: { balance: '4126.19', contributions: '4126.19', payouts: '0.00' },
+    unemployment: { balance: '421.06', contributions: '421.06', payouts: '0.00' },
+    work_injury: { balance: '84.21', contributions: '84.21', payouts: '0.00' },
+    maternity: { balance: '0.00', contributions: '0.00', payouts: '0.00' },
   })
 })
 
@@ -672,7 +675,7 @@ for (const { ms, label } of LATENCIES) {
     const { res, body } = await getJson(app, `/v1/persons/${person}/balances?minPosition=${max}`)
     t.equal(res.statusCode, 200)
     t.same(body.schemes, {
-      pension: bal('16000.00', '32000.00', '16000.00', 20),
+      pension: pensionBal('16000.00', '32000.00', '16000.00', 20),
       medical: bal('4000.00', '18000.00', '4000.00', 20),
       unemployment: bal('0.00', '1000.00', '1000.00', 20),
       work_injury: bal('0.00', '400.00', '0.00', 20),

@@ -20,7 +20,8 @@ export interface InterestCreditedData {
   region: string
   /** Balance held the whole year (everything effective before 1 January). */
   openingBalance: string
-  /** Sums of the year's credits and debits (not weighted). */
+  /** Sums of the year's credits and debits (not weighted; a reversal counts on the side of its
+   * sign: a reversed contribution as a debit, a reversed payout as a credit). */
   credits: string
   debits: string
   /** opening × rate + Σ credit × rate × months/12 − Σ debit × rate × months/12, rounded half-up to 0.01. */

@@ -1,0 +1,57 @@
+import { z } from 'zod'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { formatYuan, yuan } from '../domain/money.js'
+import type { RetirementHandler } from '../usecases/retire.js'
+import { IsoDate } from './legacy.js'
+import { HttpProblem } from './problem.js'
+import { metadataOf } from './request-metadata.js'
+import { Amount, CitizenId, Region } from './schemas.js'
+
+/** Body of `POST /v1/persons/{personId}/retirement`. */
+export const RetirementBody = z.strictObject({
+  region: Region,
+  retiredOn: IsoDate,
+  ageYears: z.number().int().min(16).max(100),
+  ageMonths: z.number().int().min(0).max(11).default(0),
+  pooledMonthlyAmount: Amount,
+})
+
+/**
+ * `POST /v1/persons/{personId}/retirement` (issue #5): records the retirement and fixes the pension
+ * in payment. 201 recorded, 200 the same again, 409 retired already with other facts, 422 a rule
+ * (open transfer, too few months, region not holding the account, age without a divisor).
+ */
+export const retirementRoutes =
+  (handler: RetirementHandler): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post(
+      '/v1/persons/:personId/retirement',
+      { schema: { params: z.strictObject({ personId: CitizenId }), body: RetirementBody } },
+      async (request, reply) => {
+        const { personId } = request.params
+        const b = request.body
+        const result = await handler.retire(
+          { personId, ...b, pooledMonthlyAmount: formatYuan(yuan(b.pooledMonthlyAmount)) },
+          metadataOf(request),
+        )
+        switch (result.kind) {
+          case 'recorded':
+          case 'already-recorded':
+            return reply
+              .code(result.kind === 'recorded' ? 201 : 200)
+              .send({ status: result.kind, ...result.retirement, position: result.position.toString() })
+          case 'refused': {
+            const d = result.decision
+            if (d.outcome === 'conflict')
+              throw new HttpProblem(409, 'already-retired', 'Retired already', `the person retired on ${d.recorded.retiredOn} with other facts (differs in: ${d.differences.join(', ')})`, {
+                differences: d.differences,
+                retiredOn: d.recorded.retiredOn,
+              })
+            throw new HttpProblem(422, 'retirement-rule', 'Retirement breaks a rule', d.violations.map((v) => v.message).join('; '), {
+              errors: d.violations,
+            })
+          }
+        }
+      },
+    )
+  }

@@ -1,0 +1,275 @@
+import t from 'tap'
+import { creditKey } from '../../src/domain/contribution/person-state.js'
+import { formatYuan } from '../../src/domain/money.js'
+import { decidePayout } from '../../src/domain/payout/decide.js'
+import { evolvePersonAccounts, initialPersonAccounts, type PersonAccountsState } from '../../src/domain/person/person-accounts.js'
+import { decideReversal, type ReverseEvent, type TargetEvent } from '../../src/domain/reversal/decide.js'
+
+// Reversals: a compensating event undoes exactly the amounts of a contribution line or a payout;
+// the original stays in the log; a reversal is never reversed; an event is reversed at most once.
+// Every expected amount below is worked out by hand.
+
+const P = '310101198001010011'
+const SH = '310000'
+const BJ = '110000'
+const STREAM = `person-${P}`
+
+// ---------------------------------------------------------------------------------------------
+// Local event builders
+// ---------------------------------------------------------------------------------------------
+
+interface Ev {
+  type: string
+  data: unknown
+}
+
+/** A person's stream: events at revisions 0, 1, 2, …, kept so a reversal can name its target. */
+class Person {
+  readonly state: PersonAccountsState = initialPersonAccounts()
+  readonly log: Ev[] = []
+  constructor(events: Ev[] = []) {
+    for (const e of events) this.add(e)
+  }
+  /** Appends and folds; returns the revision. */
+  add(e: Ev): number {
+    const revision = this.log.length
+    this.log.push(e)
+    evolvePersonAccounts(this.state, { type: e.type, data: e.data, revision: BigInt(revision) })
+    return revision
+  }
+  target(revision: number): TargetEvent | undefined {
+    const e = this.log[revision]
+    return e && { id: `evt-${revision}`, type: e.type, data: e.data }
+  }
+  /** Decides a reversal of the event at `revision`. */
+  reverse(revision: number, reversalId: string) {
+    const cmd: ReverseEvent = { reversalId, eventRef: { stream: STREAM, revision: String(revision) }, reason: 'posted in error' }
+    return decideReversal(cmd, this.target(revision), this.state)
+  }
+}
+
+type SchemeName = 'pension' | 'medical' | 'unemployment'
+/** Base 10000.00: pension 16% / 8% (IA 800.00), medical 9% / 2% (IA 200.00), unemployment 0.5% / 0.5%. */
+const SCHEME_AMOUNTS: Record<SchemeName, object> = {
+  pension: { scheme: 'pension', base: '10000.00', employerRate: '0.16', employeeRate: '0.08', employer: '1600.00', employee: '800.00', individualAccount: '800.00', pool: '1600.00' },
+  medical: { scheme: 'medical', base: '10000.00', employerRate: '0.09', employeeRate: '0.02', employer: '900.00', employee: '200.00', individualAccount: '200.00', pool: '900.00' },
+  unemployment: { scheme: 'unemployment', base: '10000.00', employerRate: '0.005', employeeRate: '0.005', employer: '50.00', employee: '50.00', individualAccount: '0.00', pool: '100.00' },
+}
+const ALL: SchemeName[] = ['pension', 'medical', 'unemployment']
+
+const lineData = (period: string, region: string = SH, schemes: SchemeName[] = ALL) => ({
+  submissionId: `S-${region}-${period}`,
+  lineIndex: 3,
+  personId: P,
+  employerId: 'E1',
+  region,
+  period,
+  wage: '10000.00',
+  workInjuryClass: 1,
+  policyId: 'p',
+  policyTableVersion: 'v',
+  schemes: schemes.map((s) => SCHEME_AMOUNTS[s]),
+})
+const line = (period: string, region: string = SH, schemes: SchemeName[] = ALL): Ev => ({ type: 'ContributionRecorded', data: lineData(period, region, schemes) })
+
+const legacy = (asOf: string, balance: string): Ev => ({
+  type: 'LegacyHistoryImported',
+  data: {
+    importId: 'L1',
+    personId: P,
+    asOf,
+    individualAccountBalance: balance,
+    years: Array.from({ length: 15 }, (_, i) => ({ year: 2000 + i, region: SH, months: 12, baseTotal: '60000.00' })),
+  },
+})
+
+const retired = (iaMonthly: string): Ev => ({
+  type: 'RetirementRecorded',
+  data: {
+    personId: P, region: SH, retiredOn: '2025-01-15', ageYears: 60, ageMonths: 0, monthsContributed: 180,
+    individualAccountBalance: '100000.00', monthsDivisor: 139, individualAccountMonthly: iaMonthly,
+    pooledMonthlyAmount: '3000.00', monthlyPension: '3719.42', pensionTablesVersion: 'test',
+  },
+})
+
+const pensionPayout = (payoutId: string, period: string, fromIndividualAccount: string, fromPool: string, amount: string): Ev => ({
+  type: 'PayoutRecorded',
+  data: { payoutId, personId: P, scheme: 'pension', kind: 'monthly', period, region: SH, amount, fromIndividualAccount, fromPool, poolCoversAccount: '0.00' },
+})
+const medicalPayout = (payoutId: string, period: string, fromIndividualAccount: string, fromPool: string, amount: string): Ev => ({
+  type: 'PayoutRecorded',
+  data: { payoutId, personId: P, scheme: 'medical', kind: 'reimbursement', period, region: SH, amount, fromIndividualAccount, fromPool },
+})
+
+// ---------------------------------------------------------------------------------------------
+// Contribution lines
+// ---------------------------------------------------------------------------------------------
+
+t.test('a contribution line: reversed with exactly its amounts; the month is no longer credited', async (t) => {
+  const person = new Person([line('2024-03'), line('2024-04')])
+  // 800.00 + 800.00 = 1600.00; medical 200.00 + 200.00 = 400.00
+  t.equal(formatYuan(person.state.pension.individualAccount), '1600.00')
+  t.equal(formatYuan(person.state.medicalAccount), '400.00')
+
+  const d = person.reverse(0, 'R1')
+  if (d.outcome !== 'record') throw new Error(`expected record, got ${JSON.stringify(d)}`)
+  t.equal(d.event.type, 'ContributionReversed')
+  const original = lineData('2024-03')
+  t.same(d.event.data, {
+    reversalId: 'R1',
+    reason: 'posted in error',
+    eventRef: { stream: STREAM, revision: '0' },
+    reversedEventId: 'evt-0',
+    submissionId: original.submissionId,
+    lineIndex: 3,
+    personId: P,
+    employerId: 'E1',
+    region: SH,
+    period: '2024-03',
+    schemes: original.schemes,
+  })
+
+  person.add(d.event)
+  for (const scheme of ALL) t.notOk(person.state.contribution.credited.has(creditKey('2024-03', scheme)), `2024-03 ${scheme} no longer credited`)
+  t.ok(person.state.contribution.credited.has(creditKey('2024-04', 'pension')), '2024-04 untouched')
+  // 1600.00 − 800.00 = 800.00
+  t.equal(formatYuan(person.state.pension.individualAccount), '800.00')
+  // 400.00 − 200.00 = 200.00
+  t.equal(formatYuan(person.state.medicalAccount), '200.00')
+  t.notOk(person.state.pension.regions.get(SH)?.pending.has('2024-03'), 'no longer a pension month of Shanghai')
+  t.equal(person.state.pension.regions.get(SH)?.pending.size, 1)
+  t.notOk(person.state.lines.has(0n))
+  t.equal(person.state.reversed.get(0n), 'R1')
+})
+
+t.test('the same event twice: already reversed, by the first reversal', async (t) => {
+  const person = new Person([line('2024-03'), line('2024-04')])
+  const first = person.reverse(0, 'R1')
+  if (first.outcome !== 'record') throw new Error(first.outcome)
+  person.add(first.event)
+  t.same(person.reverse(0, 'R2'), { outcome: 'already-reversed', reversalId: 'R1' })
+  t.same(person.reverse(0, 'R1'), { outcome: 'already-reversed', reversalId: 'R1' })
+  // the second line can still be reversed
+  t.equal(person.reverse(1, 'R3').outcome, 'record')
+})
+
+t.test('a reversal cannot be reversed', async (t) => {
+  const person = new Person([line('2024-03')])
+  const first = person.reverse(0, 'R1')
+  if (first.outcome !== 'record') throw new Error(first.outcome)
+  const at = person.add(first.event)
+  const d = person.reverse(at, 'R2')
+  t.equal(d.outcome, 'invalid')
+  if (d.outcome === 'invalid') t.equal(d.pointer, '/eventRef')
+})
+
+t.test('an event type that is not reversible, and a revision with no event', async (t) => {
+  const person = new Person([legacy('2014-12-31', '50000.00'), line('2024-03')])
+  const d = person.reverse(0, 'R1')
+  t.equal(d.outcome, 'invalid', 'LegacyHistoryImported')
+  if (d.outcome === 'invalid') t.equal(d.pointer, '/eventRef')
+  const retirement = new Person([legacy('2024-12-31', '100000.00'), retired('719.42')]).reverse(1, 'R1')
+  t.equal(retirement.outcome, 'invalid', 'RetirementRecorded')
+
+  const missing = person.reverse(7, 'R2')
+  t.equal(missing.outcome, 'invalid')
+  if (missing.outcome === 'invalid') t.equal(missing.pointer, '/eventRef/revision')
+})
+
+t.test('a line voided already: conflict', async (t) => {
+  const data = lineData('2024-03')
+  const person = new Person([
+    { type: 'ContributionRecorded', data },
+    { type: 'ContributionLineVoided', data: { submissionId: data.submissionId, lineIndex: 3, personId: P, employerId: 'E1', region: SH, period: '2024-03', reason: 'half-written', schemes: data.schemes } },
+  ])
+  t.equal(person.reverse(0, 'R1').outcome, 'conflict')
+})
+
+t.test('a line whose pension month a transfer moved: conflict', async (t) => {
+  const person = new Person([
+    line('2024-03'),
+    line('2024-04'),
+    { type: 'PensionTransferOpened', data: { transferId: 'T1', personId: P, fromRegion: SH, toRegion: BJ } },
+    {
+      type: 'PensionTransferred',
+      data: {
+        transferId: 'T1', personId: P, fromRegion: SH, toRegion: BJ, sendNumber: 1, sentOn: '2024-06-10',
+        // 800.00 × 2 = 1600.00 moves; 12% × (10000.00 + 10000.00) = 2400.00
+        individualAccount: '1600.00', pooledFund: '2400.00', months: 2, baseTotal: '20000.00', periods: ['2024-03', '2024-04'], legacyYears: false,
+      },
+    },
+    { type: 'PensionTransferClosed', data: { transferId: 'T1', personId: P, outcome: 'completed' } },
+  ])
+  const d = person.reverse(0, 'R1')
+  t.equal(d.outcome, 'conflict')
+  if (d.outcome === 'conflict') t.match(d.detail, /2024-03/)
+  // a line without a pension part is not held back by the transfer
+  const noPension = new Person([line('2024-03', SH, ['medical', 'unemployment'])])
+  t.equal(noPension.reverse(0, 'R1').outcome, 'record')
+})
+
+t.test('a line whose individual-account part was paid out since: conflict', async (t) => {
+  // pension: 800.00 credited, 500.00 paid out of the account → 300.00 < 800.00
+  const paidOut = new Person([line('2024-03', SH, ['pension']), retired('500.00'), pensionPayout('PAY1', '2025-01', '500.00', '3000.00', '3500.00')])
+  t.equal(formatYuan(paidOut.state.pension.individualAccount), '300.00', '800.00 − 500.00')
+  const d = paidOut.reverse(0, 'R1')
+  t.equal(d.outcome, 'conflict')
+  if (d.outcome === 'conflict') t.match(d.detail, /pension/)
+
+  // two lines: 1600.00 − 500.00 = 1100.00 ≥ 800.00: reversible
+  const enough = new Person([line('2024-03', SH, ['pension']), line('2024-04', SH, ['pension']), retired('500.00'), pensionPayout('PAY1', '2025-01', '500.00', '3000.00', '3500.00')])
+  t.equal(enough.reverse(0, 'R1').outcome, 'record')
+
+  // medical: 200.00 credited, 150.00 reimbursed from the account → 50.00 < 200.00
+  const medical = new Person([line('2024-03', SH, ['pension', 'medical']), medicalPayout('M1', '2024-05', '150.00', '50.00', '200.00')])
+  t.equal(formatYuan(medical.state.medicalAccount), '50.00', '200.00 − 150.00')
+  const m = medical.reverse(0, 'R1')
+  t.equal(m.outcome, 'conflict')
+  if (m.outcome === 'conflict') t.match(m.detail, /medical/)
+})
+
+// ---------------------------------------------------------------------------------------------
+// Payouts
+// ---------------------------------------------------------------------------------------------
+
+t.test('a pension payout reversal restores the account and frees the period', async (t) => {
+  const person = new Person([legacy('2024-12-31', '100000.00'), retired('719.42'), pensionPayout('PAY1', '2025-01', '719.42', '3000.00', '3719.42')])
+  // 100000.00 − 719.42 = 99280.58
+  t.equal(formatYuan(person.state.pension.individualAccount), '99280.58')
+  t.match(decidePayout({ payoutId: 'PAY2', personId: P, scheme: 'pension', period: '2025-01', kind: 'monthly' }, person.state), { outcome: 'period-paid', payoutId: 'PAY1' })
+
+  const d = person.reverse(2, 'R1')
+  if (d.outcome !== 'record') throw new Error(`expected record, got ${JSON.stringify(d)}`)
+  t.equal(d.event.type, 'PayoutReversed')
+  t.same(d.event.data, {
+    reversalId: 'R1',
+    reason: 'posted in error',
+    eventRef: { stream: STREAM, revision: '2' },
+    reversedEventId: 'evt-2',
+    payout: person.log[2]?.data,
+  })
+  person.add(d.event)
+  // 99280.58 + 719.42 = 100000.00
+  t.equal(formatYuan(person.state.pension.individualAccount), '100000.00')
+  t.notOk(person.state.pension.pensionPayouts.has('2025-01'))
+  t.notOk(person.state.payouts.has('PAY1'))
+
+  const again = decidePayout({ payoutId: 'PAY2', personId: P, scheme: 'pension', period: '2025-01', kind: 'monthly' }, person.state)
+  t.equal(again.outcome, 'record', 'the period can be paid again')
+  if (again.outcome === 'record') t.equal(again.event.data.fromIndividualAccount, '719.42')
+
+  t.same(person.reverse(2, 'R2'), { outcome: 'already-reversed', reversalId: 'R1' })
+})
+
+t.test('a medical payout reversal gives the medical account back its part', async (t) => {
+  // 200.00 + 200.00 = 400.00; 300.00 from the account → 100.00
+  const person = new Person([line('2024-03'), line('2024-04'), medicalPayout('M1', '2024-05', '300.00', '200.00', '500.00')])
+  t.equal(formatYuan(person.state.medicalAccount), '100.00')
+  const d = person.reverse(2, 'R1')
+  if (d.outcome !== 'record') throw new Error(d.outcome)
+  person.add(d.event)
+  // 100.00 + 300.00 = 400.00
+  t.equal(formatYuan(person.state.medicalAccount), '400.00')
+  // the pension account is untouched: 800.00 + 800.00 = 1600.00
+  t.equal(formatYuan(person.state.pension.individualAccount), '1600.00')
+})
