@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createTestLedger } from '../helpers/ledger.js'
 import { movableClock } from '../helpers/clock.js'
-import { json, personId, problem, submission } from '../helpers/http.js'
+import { json, personId, problem, submission, withAppendLatency } from '../helpers/http.js'
 
 /**
  * Retirement, payouts, reversals and the yearly interest run (issue #5), through HTTP. Every amount
@@ -282,4 +282,25 @@ t.test('the yearly interest run: contributions in March and November, a payout i
   problem(t, await post(ledger, '/v1/interest-runs', { year: 2024, rate: '3.00' }), 409, 'another rate for a credited year')
   problem(t, await post(ledger, '/v1/interest-runs', { year: 2023 }), 409, 'an earlier year after a later one')
   problem(t, await post(ledger, '/v1/interest-runs', { year: 2024, rate: '0.0262' }), 409, 'a fraction is not the recorded percent')
+})
+
+t.test('concurrent payouts: one pension per period, one payout per payoutId', async (t) => {
+  const ledger = await createTestLedger()
+  t.teardown(ledger.close)
+  withAppendLatency(ledger.store, 5)
+  const V = personId(520)
+  await importFifteenYears(t, ledger, V, '13900.00')
+  // 13900.00 / 139 = 100.00 a month from the account.
+  t.match(json(await post(ledger, `/v1/persons/${V}/retirement`, { region: SH, retiredOn: '2024-01-01', ageYears: 60, pooledMonthlyAmount: '1000.00' })), { individualAccountMonthly: '100.00' })
+  const others = await Promise.all(
+    [1, 2, 3, 4, 5].map((n) => post(ledger, '/v1/payouts', { payoutId: `V-2024-01-${n}`, personId: V, scheme: 'pension', period: '2024-01', kind: 'monthly' })),
+  )
+  t.same(others.map((r) => r.statusCode).sort(), [201, 409, 409, 409, 409], 'five payout ids for one period: one paid')
+  const same = await Promise.all([1, 2, 3, 4, 5].map(() => post(ledger, '/v1/payouts', { payoutId: 'V-2024-02', personId: V, scheme: 'pension', period: '2024-02', kind: 'monthly' })))
+  t.same(same.map((r) => r.statusCode).sort(), [200, 200, 200, 200, 201], 'one payout id five times: paid once')
+  const payouts = (await ledger.allEvents()).filter((e) => e.type === 'PayoutRecorded')
+  t.equal(payouts.length, 2, 'two PayoutRecorded in the log')
+  const b = await balances(ledger, V, json(same[0]!).position)
+  // 13900.00 − 2 × 100.00 = 13700.00
+  t.match(b.schemes.pension, { individualAccount: '13700.00', paidOut: '2200.00' })
 })
