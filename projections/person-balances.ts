@@ -65,27 +65,9 @@ export interface ReversedEntry {
   reason: string
 }
 
-/** The pension in payment: the retirement's figures and the pension payouts made on them. */
-export interface PensionInPayment {
-  /** Region paying the pension (the one holding the account at retirement). */
-  region: string
-  /** Date of retirement, YYYY-MM-DD (Asia/Shanghai); pension periods are paid from its month on. */
-  retiredOn: string
-  /** Age at retirement: completed years and the months beyond them. */
-  ageYears: number
-  ageMonths: number
-  /** Pension months contributed at retirement (recorded and imported, all regions). */
-  monthsContributed: number
-  /** Pension individual account balance at retirement. */
-  individualAccountBalance: string
-  /** Months divisor for the age at retirement (pension tables). */
-  monthsDivisor: number
-  /** individualAccountBalance / monthsDivisor, rounded half-up to 0.01: the account's monthly part. */
-  individualAccountMonthly: string
-  /** The pooled (basic) monthly pension, as the region computed it. */
-  pooledMonthlyAmount: string
-  /** individualAccountMonthly + pooledMonthlyAmount. */
-  monthlyPension: string
+/** The pension in payment: the retirement's figures (RetirementRecordedData, without the person and
+ * the tables' version) and the pension payouts made on them. */
+export interface PensionInPayment extends Omit<RetirementRecordedData, 'personId' | 'pensionTablesVersion'> {
   /** Pension periods paid and not reversed (the number of keys of `paid`). */
   paidPeriods: number
   /** The latest period (YYYY-MM) paid and not reversed; absent until the first payout. */

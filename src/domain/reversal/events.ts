@@ -1,4 +1,4 @@
-import type { SchemeContribution } from '../contribution/events.js'
+import type { ContributionLineVoidedData } from '../contribution/events.js'
 import type { PayoutRecordedData } from '../payout/events.js'
 
 /**
@@ -27,15 +27,7 @@ export interface ReversalCommon {
  * On `person-{personId}`: a contribution line undone. Carries the line's fields and amounts, so folds
  * subtract exactly them (as for ContributionLineVoided); the month is no longer credited.
  */
-export interface ContributionReversedData extends ReversalCommon {
-  submissionId: string
-  lineIndex: number
-  personId: string
-  employerId: string
-  region: string
-  period: string
-  schemes: SchemeContribution[]
-}
+export interface ContributionReversedData extends ReversalCommon, Omit<ContributionLineVoidedData, 'reason'> {}
 
 /** On `person-{personId}`: a payout undone: the individual account and the pool get back exactly
  * what it took; a pension period so freed can be paid again. */
