@@ -3,8 +3,9 @@ import { decideInterest, monthsEarning } from '../../src/domain/interest/calcula
 import { decideStartRun, evolveInterestRuns, initialInterestRuns, openPass, type InterestRunsState, type StartInterestRun } from '../../src/domain/interest/run-state.js'
 import { ZERO, formatYuan, yuan } from '../../src/domain/money.js'
 import { interestRate } from '../../src/domain/pension/pension-tables.js'
-import { evolvePersonAccounts, initialPersonAccounts, type PersonAccountsState } from '../../src/domain/person/person-accounts.js'
+import type { PersonAccountsState } from '../../src/domain/person/person-accounts.js'
 import { loadPensionTables } from '../../src/policy-loader.js'
+import { fold, personEvents, yearsTo, type Ev } from '../helpers/person-events.js'
 
 // Record-keeping interest (RULES.md §4): per calendar year, the balance held the whole year earns
 // the annual rate; money credited during the year earns amount × rate × months / 12, months counted
@@ -20,73 +21,31 @@ const R2024 = interestRate('2.62')
 const R2025 = interestRate('1.50')
 
 // ---------------------------------------------------------------------------------------------
-// Local event builders
+// Events (test/helpers/person-events.ts): a legacy import holds 10 years up to its `asOf`, the
+// year of `asOf` with the months up to it
 // ---------------------------------------------------------------------------------------------
 
-interface Ev {
-  type: string
-  data: unknown
-}
-
-function fold(events: Ev[]): PersonAccountsState {
-  const s = initialPersonAccounts()
-  events.forEach((e, i) => evolvePersonAccounts(s, { type: e.type, data: e.data, revision: BigInt(i) }))
-  return s
-}
-
-const legacy = (asOf: string, balance: string, lastYear: number): Ev => ({
-  type: 'LegacyHistoryImported',
-  data: {
-    importId: 'L1',
-    personId: P,
-    asOf,
-    individualAccountBalance: balance,
-    years: Array.from({ length: 10 }, (_, i) => ({ year: lastYear - 9 + i, region: SH, months: 12, baseTotal: '60000.00' })).map((y) =>
-      y.year === Number(asOf.slice(0, 4)) ? { ...y, months: Number(asOf.slice(5, 7)) } : y,
-    ),
-  },
+const { legacy, lineData, retired, pensionPayout, interestCredited, contributionReversed, payoutReversed } = personEvents(P, {
+  region: SH,
+  legacyYears: (asOf) => yearsTo(asOf, 10, SH),
 })
 
 /** A pension-only line: base `base`, 8% of it to the individual account (`ia`). */
-const lineData = (period: string, base: string, ia: string) => ({
-  submissionId: `S-${period}`,
-  lineIndex: 0,
-  personId: P,
-  employerId: 'E1',
-  region: SH,
-  period,
-  wage: base,
-  workInjuryClass: 1,
-  policyId: 'p',
-  policyTableVersion: 'v',
-  schemes: [{ scheme: 'pension', base, employerRate: '0.16', employeeRate: '0.08', employer: '0.00', employee: ia, individualAccount: ia, pool: '0.00' }],
-})
+const pensionLineData = (period: string, base: string, ia: string) =>
+  lineData(period, SH, [{ scheme: 'pension', base, employerRate: '0.16', employeeRate: '0.08', employer: '0.00', employee: ia, individualAccount: ia, pool: '0.00' }], { wage: base })
 // base 8500.00 × 8% = 680.00; base 10000.00 × 8% = 800.00
-const line680 = (period: string): Ev => ({ type: 'ContributionRecorded', data: lineData(period, '8500.00', '680.00') })
-const line800 = (period: string): Ev => ({ type: 'ContributionRecorded', data: lineData(period, '10000.00', '800.00') })
+const line680 = (period: string): Ev => ({ type: 'ContributionRecorded', data: pensionLineData(period, '8500.00', '680.00') })
+const line800 = (period: string): Ev => ({ type: 'ContributionRecorded', data: pensionLineData(period, '10000.00', '800.00') })
 
-const retired: Ev = {
-  type: 'RetirementRecorded',
-  data: {
-    personId: P, region: SH, retiredOn: '2024-12-01', ageYears: 60, ageMonths: 0, monthsContributed: 180,
-    individualAccountBalance: '11360.00', monthsDivisor: 139, individualAccountMonthly: '500.00',
-    pooledMonthlyAmount: '3000.00', monthlyPension: '3500.00', pensionTablesVersion: 'test',
-  },
-}
-const payoutData = { payoutId: 'PAY-2024-12', personId: P, scheme: 'pension', kind: 'monthly', period: '2024-12', region: SH, amount: '3500.00', fromIndividualAccount: '500.00', fromPool: '3000.00', poolCoversAccount: '0.00' }
-const decemberPayout: Ev = { type: 'PayoutRecorded', data: payoutData }
-
-const credited = (year: number, amount: string): Ev => ({
-  type: 'InterestCredited',
-  data: { personId: P, year, ratePercent: '2.62', monthCounting: 'inclusive', region: SH, openingBalance: '0.00', credits: '0.00', debits: '0.00', amount },
-})
+const retirement = retired('500.00', { retiredOn: '2024-12-01', individualAccountBalance: '11360.00', monthlyPension: '3500.00' })
+const decemberPayout = pensionPayout('PAY-2024-12', '2024-12', '500.00', '3000.00', '3500.00')
 
 /**
  * The year of the issue: 10000.00 held since before 2024 (legacy as of 2023-12-31), 680.00 credited in
  * March and in November 2024, 500.00 paid out of the account in December 2024.
  * Revisions: 0 legacy, 1 March, 2 November, 3 retirement, 4 December payout.
  */
-const year2024 = (): Ev[] => [legacy('2023-12-31', '10000.00', 2023), line680('2024-03'), line680('2024-11'), retired, decemberPayout]
+const year2024 = (): Ev[] => [legacy('2023-12-31', '10000.00'), line680('2024-03'), line680('2024-11'), retirement, decemberPayout]
 
 function credit(state: PersonAccountsState, year: number, rate = R2024, counting: 'inclusive' | 'exclusive' = 'inclusive') {
   const d = decideInterest(P, state.pension, year, rate, counting)
@@ -155,7 +114,7 @@ t.test('movements of later years do not count', async (t) => {
 })
 
 t.test('a legacy balance as of 2024-06-30 earns the six months after it', async (t) => {
-  const state = fold([legacy('2024-06-30', '20000.00', 2024), line800('2024-07')])
+  const state = fold([legacy('2024-06-30', '20000.00'), line800('2024-07')])
   // legacy (end of June): 20000.00 × 0.0262 × 6/12 = 524 × 0.5 = 262.00
   // July, inclusive:        800.00 × 0.0262 × 6/12 = 20.96 × 0.5 = 10.48
   // total 272.48
@@ -169,12 +128,12 @@ t.test('a legacy balance as of 2024-06-30 earns the six months after it', async 
 })
 
 t.test('a year credited already', async (t) => {
-  const state = fold([...year2024(), credited(2024, '278.72')])
+  const state = fold([...year2024(), interestCredited(2024, '278.72', '2.62')])
   t.same(decideInterest(P, state.pension, 2024, R2024, 'inclusive'), { outcome: 'already-credited', amount: '278.72' })
 })
 
 t.test('a year the imported history covers is skipped; the next one is credited on the legacy balance', async (t) => {
-  const state = fold([legacy('2024-12-31', '20000.00', 2024)])
+  const state = fold([legacy('2024-12-31', '20000.00')])
   t.same(decideInterest(P, state.pension, 2024, R2024, 'inclusive'), { outcome: 'skip', reason: 'covered-by-legacy' })
   t.same(decideInterest(P, state.pension, 2023, interestRate('3.97'), 'inclusive'), { outcome: 'skip', reason: 'covered-by-legacy' }, 'and every year before it')
   const next = credit(state, 2025, R2025)
@@ -204,10 +163,7 @@ t.test("the previous year's interest opens the next year", async (t) => {
 })
 
 t.test('a reversed March contribution earns nothing', async (t) => {
-  const reversal: Ev = {
-    type: 'ContributionReversed',
-    data: { ...lineData('2024-03', '8500.00', '680.00'), reversalId: 'R1', reason: 'r', eventRef: { stream: `person-${P}`, revision: '1' }, reversedEventId: 'e1' },
-  }
+  const reversal = contributionReversed(pensionLineData('2024-03', '8500.00', '680.00'), 1)
   const event = credit(fold([...year2024(), reversal]), 2024)
   // opening 262.00 + November 2.969333… − December 1.091666… = 263.877666… → 263.88
   t.equal(event.data.amount, '263.88')
@@ -216,10 +172,7 @@ t.test('a reversed March contribution earns nothing', async (t) => {
 })
 
 t.test('a reversed December payout takes nothing off', async (t) => {
-  const reversal: Ev = {
-    type: 'PayoutReversed',
-    data: { reversalId: 'R1', reason: 'r', eventRef: { stream: `person-${P}`, revision: '4' }, reversedEventId: 'e4', payout: payoutData },
-  }
+  const reversal = payoutReversed(decemberPayout.data, 4)
   const event = credit(fold([...year2024(), reversal]), 2024)
   // 262.00 + 14.846666… + 2.969333… = 262 + 17.816 = 279.816 → 279.82
   t.equal(event.data.amount, '279.82')
@@ -308,10 +261,7 @@ t.test('an open pass is resumed; another year with an open pass blocks', async (
 t.test('a March line reversed after its year was credited leaves the next opening balance without it', async (t) => {
   const events = year2024()
   const first = credit(fold(events), 2024)
-  const reversal: Ev = {
-    type: 'ContributionReversed',
-    data: { ...lineData('2024-03', '8500.00', '680.00'), reversalId: 'R1', reason: 'r', eventRef: { stream: `person-${P}`, revision: '1' }, reversedEventId: 'e1' },
-  }
+  const reversal = contributionReversed(pensionLineData('2024-03', '8500.00', '680.00'), 1)
   const state = fold([...events, first, reversal])
   // 10000.00 + 680.00 + 680.00 − 500.00 + 278.72 − 680.00 = 10458.72
   t.equal(formatYuan(state.pension.individualAccount), '10458.72')

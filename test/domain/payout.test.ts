@@ -1,7 +1,7 @@
 import t from 'tap'
 import { formatYuan } from '../../src/domain/money.js'
 import { decidePayout, type RecordPayout } from '../../src/domain/payout/decide.js'
-import { evolvePersonAccounts, initialPersonAccounts, type PersonAccountsState } from '../../src/domain/person/person-accounts.js'
+import { PersonStream, personEvents, wholeYears } from '../helpers/person-events.js'
 
 // Payouts (RULES.md §5): the pension pays the pooled monthly amount from the pool and the
 // individual-account monthly amount from the account; "when the individual account is exhausted,
@@ -16,77 +16,21 @@ const BJ = '110000'
 const GD = '440000'
 
 // ---------------------------------------------------------------------------------------------
-// Local event builders
+// Events (test/helpers/person-events.ts): lines of SCHEME_AMOUNTS, submission `S-{region}-{period}`;
+// a legacy import holds 15 whole years 2010..2024 in Shanghai; a retirement as recorded: retired
+// 2025-01-15 in Shanghai, `iaMonthly` a month from the account, 3000.00 from the pool
 // ---------------------------------------------------------------------------------------------
 
-interface Ev {
-  type: string
-  data: unknown
-}
-
-/** A person whose events are folded as revisions 0, 1, 2, … and can be extended. */
-class Person {
-  readonly state: PersonAccountsState = initialPersonAccounts()
-  private next = 0n
-  constructor(events: Ev[] = []) {
-    for (const e of events) this.add(e)
-  }
-  add(e: Ev): this {
-    evolvePersonAccounts(this.state, { type: e.type, data: e.data, revision: this.next })
-    this.next += 1n
-    return this
-  }
-}
-
-const legacy = (asOf: string, balance: string): Ev => ({
-  type: 'LegacyHistoryImported',
-  data: {
-    importId: 'L1',
-    personId: P,
-    asOf,
-    individualAccountBalance: balance,
-    years: Array.from({ length: 15 }, (_, i) => ({ year: 2010 + i, region: SH, months: 12, baseTotal: '60000.00' })),
-  },
-})
-
-type SchemeName = 'pension' | 'medical' | 'unemployment'
-
-/** Base 10000.00: pension 16% / 8% (IA 800.00), medical 9% / 2% (IA 200.00), unemployment 0.5% / 0.5%. */
-const SCHEME_AMOUNTS: Record<SchemeName, object> = {
-  pension: { scheme: 'pension', base: '10000.00', employerRate: '0.16', employeeRate: '0.08', employer: '1600.00', employee: '800.00', individualAccount: '800.00', pool: '1600.00' },
-  medical: { scheme: 'medical', base: '10000.00', employerRate: '0.09', employeeRate: '0.02', employer: '900.00', employee: '200.00', individualAccount: '200.00', pool: '900.00' },
-  unemployment: { scheme: 'unemployment', base: '10000.00', employerRate: '0.005', employeeRate: '0.005', employer: '50.00', employee: '50.00', individualAccount: '0.00', pool: '100.00' },
-}
-
-const lineData = (period: string, region: string, schemes: SchemeName[]) => ({
-  submissionId: `S-${region}-${period}`,
-  lineIndex: 0,
-  personId: P,
-  employerId: 'E1',
-  region,
-  period,
-  wage: '10000.00',
-  workInjuryClass: 1,
-  policyId: 'p',
-  policyTableVersion: 'v',
-  schemes: schemes.map((s) => SCHEME_AMOUNTS[s]),
-})
-const line = (period: string, region: string, schemes: SchemeName[]): Ev => ({ type: 'ContributionRecorded', data: lineData(period, region, schemes) })
-
-/** A retirement as recorded: retired 2025-01-15 in Shanghai; `iaMonthly` a month from the account, 3000.00 from the pool. */
-const retired = (iaMonthly: string): Ev => ({
-  type: 'RetirementRecorded',
-  data: {
-    personId: P, region: SH, retiredOn: '2025-01-15', ageYears: 60, ageMonths: 0, monthsContributed: 180,
-    individualAccountBalance: '100000.00', monthsDivisor: 139, individualAccountMonthly: iaMonthly,
-    pooledMonthlyAmount: '3000.00', monthlyPension: '3719.42', pensionTablesVersion: 'test',
-  },
+const { legacy, line, lineData, retired, contributionReversed } = personEvents(P, {
+  region: SH,
+  submissionId: (period, region) => `S-${region}-${period}`,
+  legacyYears: wholeYears(2024, 15, SH),
 })
 
 const pension = (period: string, payoutId = `PAY-${period}`): RecordPayout => ({ payoutId, personId: P, scheme: 'pension', period, kind: 'monthly' })
 
 /** Decides, expects a record, folds it into the person and returns its data. */
-function pay(person: Person, cmd: RecordPayout) {
+function pay(person: PersonStream, cmd: RecordPayout) {
   const d = decidePayout(cmd, person.state)
   if (d.outcome !== 'record') throw new Error(`expected a record for ${cmd.payoutId}, got ${JSON.stringify(d)}`)
   person.add(d.event)
@@ -98,14 +42,14 @@ function pay(person: Person, cmd: RecordPayout) {
 // ---------------------------------------------------------------------------------------------
 
 t.test('no pension before a retirement is recorded', async (t) => {
-  const person = new Person([legacy('2024-12-31', '100000.00'), line('2025-01', SH, ['pension'])])
+  const person = new PersonStream([legacy('2024-12-31', '100000.00'), line('2025-01', SH, ['pension'])])
   const d = decidePayout(pension('2025-02'), person.state)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') t.equal(d.pointer, '/personId')
 })
 
 t.test('no pension for a month before the retirement month; the retirement month itself is paid', async (t) => {
-  const person = new Person([legacy('2024-12-31', '100000.00'), retired('719.42')])
+  const person = new PersonStream([legacy('2024-12-31', '100000.00'), retired('719.42')])
   const before = decidePayout(pension('2024-12'), person.state)
   t.equal(before.outcome, 'invalid')
   if (before.outcome === 'invalid') t.equal(before.pointer, '/period')
@@ -113,7 +57,7 @@ t.test('no pension for a month before the retirement month; the retirement month
 })
 
 t.test('a normal month: the account part from the account, the pooled part from the pool', async (t) => {
-  const person = new Person([legacy('2024-12-31', '100000.00'), retired('719.42')])
+  const person = new PersonStream([legacy('2024-12-31', '100000.00'), retired('719.42')])
   const data = pay(person, pension('2025-01'))
   t.match(data, { payoutId: 'PAY-2025-01', personId: P, scheme: 'pension', kind: 'monthly', period: '2025-01', region: SH })
   t.equal(data.fromIndividualAccount, '719.42')
@@ -127,7 +71,7 @@ t.test('a normal month: the account part from the account, the pooled part from 
 })
 
 t.test('an account that runs out: the pool pays the rest of the account part', async (t) => {
-  const person = new Person([legacy('2024-12-31', '1500.00'), retired('719.42')])
+  const person = new PersonStream([legacy('2024-12-31', '1500.00'), retired('719.42')])
   const jan = pay(person, pension('2025-01'))
   t.equal(jan.fromIndividualAccount, '719.42', 'Jan: 1500.00 ≥ 719.42')
   t.equal(jan.fromPool, '3000.00')
@@ -161,7 +105,7 @@ t.test('an account that runs out: the pool pays the rest of the account part', a
 })
 
 t.test('the same period twice is refused with the first payout', async (t) => {
-  const person = new Person([legacy('2024-12-31', '100000.00'), retired('719.42')])
+  const person = new PersonStream([legacy('2024-12-31', '100000.00'), retired('719.42')])
   pay(person, pension('2025-02', 'PAY-A'))
   for (const payoutId of ['PAY-A', 'PAY-B']) {
     const d = decidePayout(pension('2025-02', payoutId), person.state)
@@ -177,7 +121,7 @@ t.test('the same period twice is refused with the first payout', async (t) => {
 
 t.test('medical: part from the medical individual account, within its balance', async (t) => {
   // two months, 200.00 each to the medical account: 400.00
-  const person = new Person([line('2024-05', SH, ['pension', 'medical']), line('2024-06', SH, ['pension', 'medical'])])
+  const person = new PersonStream([line('2024-05', SH, ['pension', 'medical']), line('2024-06', SH, ['pension', 'medical'])])
   t.equal(formatYuan(person.state.medicalAccount), '400.00', '200.00 + 200.00')
 
   const first = pay(person, { payoutId: 'M1', personId: P, scheme: 'medical', period: '2024-07', kind: 'reimbursement', amount: '500.00', fromIndividualAccount: '300.00' })
@@ -216,7 +160,7 @@ t.test('medical: part from the medical individual account, within its balance', 
 // ---------------------------------------------------------------------------------------------
 
 t.test('unemployment without unemployment contributions: no pool to pay from', async (t) => {
-  const person = new Person([line('2024-05', SH, ['pension', 'medical'])])
+  const person = new PersonStream([line('2024-05', SH, ['pension', 'medical'])])
   const d = decidePayout({ payoutId: 'U1', personId: P, scheme: 'unemployment', period: '2024-07', kind: 'benefit', amount: '1800.00' }, person.state)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') t.equal(d.pointer, '/scheme')
@@ -225,7 +169,7 @@ t.test('unemployment without unemployment contributions: no pool to pay from', a
 t.test("the paying region is that of the latest period's line for the scheme", async (t) => {
   // recorded out of order: 2024-08 in Beijing first, then a late 2024-03 line in Shanghai; then
   // 2024-09 in Guangdong without unemployment
-  const person = new Person([
+  const person = new PersonStream([
     line('2024-08', BJ, ['pension', 'medical', 'unemployment']),
     line('2024-03', SH, ['pension', 'medical', 'unemployment']),
     line('2024-09', GD, ['pension', 'medical']),
@@ -240,10 +184,7 @@ t.test("the paying region is that of the latest period's line for the scheme", a
   t.equal(medical.region, GD, 'latest medical period 2024-09 (Guangdong)')
 
   // reversing the Beijing line (revision 0) leaves Shanghai's 2024-03 as the latest unemployment line
-  person.add({
-    type: 'ContributionReversed',
-    data: { ...lineData('2024-08', BJ, ['pension', 'medical', 'unemployment']), reversalId: 'R1', reason: 'r', eventRef: { stream: `person-${P}`, revision: '0' }, reversedEventId: 'e0' },
-  })
+  person.add(contributionReversed(lineData('2024-08', BJ, ['pension', 'medical', 'unemployment']), 0))
   const after = pay(person, { payoutId: 'U2', personId: P, scheme: 'unemployment', period: '2024-11', kind: 'benefit', amount: '1800.00' })
   t.equal(after.region, SH)
 })

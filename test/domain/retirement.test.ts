@@ -1,7 +1,7 @@
 import t from 'tap'
-import { evolvePersonAccounts, initialPersonAccounts, type PersonAccountsState } from '../../src/domain/person/person-accounts.js'
 import { decideRetirement, minimumPensionMonths, type RecordRetirement } from '../../src/domain/retirement/decide.js'
 import { loadPensionTables } from '../../src/policy-loader.js'
+import { fold, personEvents, wholeYears, type Ev } from '../helpers/person-events.js'
 
 // Retirement (RULES.md §5, Guo Fa [2005] No.38): individual-account pension = account balance /
 // months divisor by age at retirement (60: 139, 55: 170, 50: 195, 70: 56, POLICY-FACTS.md), rounded
@@ -14,71 +14,14 @@ const SH = '310000'
 const BJ = '110000'
 
 // ---------------------------------------------------------------------------------------------
-// Local event builders
+// Events (test/helpers/person-events.ts): lines pension only, base 10000.00, 8% = 800.00 to the
+// individual account; legacy years given by each test
 // ---------------------------------------------------------------------------------------------
 
-interface Ev {
-  type: string
-  data: unknown
-}
-
-/** Folds events as revisions 0, 1, 2, … of the person's stream. */
-function fold(events: Ev[]): PersonAccountsState {
-  const s = initialPersonAccounts()
-  events.forEach((e, i) => evolvePersonAccounts(s, { type: e.type, data: e.data, revision: BigInt(i) }))
-  return s
-}
-
-/** A legacy import: `years` as [year, region, months]; the balance holds as of `asOf`. */
-const legacy = (asOf: string, balance: string, years: [number, string, number][]): Ev => ({
-  type: 'LegacyHistoryImported',
-  data: {
-    importId: 'L1',
-    personId: P,
-    asOf,
-    individualAccountBalance: balance,
-    years: years.map(([year, region, months]) => ({ year, region, months, baseTotal: '60000.00' })),
-  },
-})
-
-/** `count` whole years of 12 months in `region`, the last one `lastYear`. */
-const wholeYears = (lastYear: number, count: number, region: string): [number, string, number][] =>
-  Array.from({ length: count }, (_, i) => [lastYear - count + 1 + i, region, 12] as [number, string, number])
-
-/** A payroll line with only the pension scheme: base 10000.00, 8% = 800.00 to the individual account. */
-const lineData = (period: string, region: string) => ({
-  submissionId: `S-${period}`,
-  lineIndex: 0,
-  personId: P,
-  employerId: 'E1',
-  region,
-  period,
-  wage: '10000.00',
-  workInjuryClass: 1,
-  policyId: 'p',
-  policyTableVersion: 'v',
-  schemes: [
-    { scheme: 'pension', base: '10000.00', employerRate: '0.16', employeeRate: '0.08', employer: '1600.00', employee: '800.00', individualAccount: '800.00', pool: '1600.00' },
-  ],
-})
-const line = (period: string, region: string = SH): Ev => ({ type: 'ContributionRecorded', data: lineData(period, region) })
+const { legacy, line, lineData, contributionReversed, interestCredited, transferOpened, pensionTransferred, transferClosed } = personEvents(P, { region: SH })
 
 const months = (year: number, from: number, to: number): string[] =>
   Array.from({ length: to - from + 1 }, (_, i) => `${year}-${String(from + i).padStart(2, '0')}`)
-
-const interest = (year: number, amount: string): Ev => ({
-  type: 'InterestCredited',
-  data: { personId: P, year, ratePercent: '1.50', monthCounting: 'inclusive', region: SH, openingBalance: '0.00', credits: '0.00', debits: '0.00', amount },
-})
-
-const opened = (transferId: string, fromRegion: string, toRegion: string): Ev => ({
-  type: 'PensionTransferOpened',
-  data: { transferId, personId: P, fromRegion, toRegion },
-})
-const closed = (transferId: string, outcome: 'completed' | 'rejected' | 'cancelled'): Ev => ({
-  type: 'PensionTransferClosed',
-  data: { transferId, personId: P, outcome },
-})
 
 const retire = (over: Partial<RecordRetirement> = {}): RecordRetirement => ({
   personId: P,
@@ -147,7 +90,7 @@ t.test('an exact half fen rounds up (half-up, not half-even)', async (t) => {
 
 t.test('imported and recorded months add up; the balance is legacy + contributions + interest', async (t) => {
   // 14 years 2011..2024 × 12 = 168 imported months + 12 recorded months of 2025 = 180 (exactly the minimum)
-  const events = [legacy('2024-12-31', '95000.00', wholeYears(2024, 14, SH)), ...months(2025, 1, 12).map((p) => line(p)), interest(2025, '123.45')]
+  const events = [legacy('2024-12-31', '95000.00', wholeYears(2024, 14, SH)), ...months(2025, 1, 12).map((p) => line(p)), interestCredited(2025, '123.45', '1.50')]
   const state = fold(events)
   const d = decideRetirement(retire({ retiredOn: '2026-01-10' }), state, tables)
   if (d.outcome !== 'record') throw new Error(`expected record, got ${JSON.stringify(d)}`)
@@ -182,10 +125,7 @@ t.test('a reversed month no longer counts towards the minimum', async (t) => {
   // 168 imported + 12 recorded = 180; reversing 2025-05 leaves 179
   const events = [legacy('2024-12-31', '95000.00', wholeYears(2024, 14, SH)), ...months(2025, 1, 12).map((p) => line(p))]
   t.equal(decideRetirement(retire({ retiredOn: '2026-01-10' }), fold(events), tables).outcome, 'record', '180 before the reversal')
-  const reversed: Ev = {
-    type: 'ContributionReversed',
-    data: { ...lineData('2025-05', SH), reversalId: 'R1', reason: 'r', eventRef: { stream: `person-${P}`, revision: '5' }, reversedEventId: 'e5' },
-  }
+  const reversed = contributionReversed(lineData('2025-05', SH), 5)
   const d = decideRetirement(retire({ retiredOn: '2026-01-10' }), fold([...events, reversed]), tables)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') t.same(d.violations.map((v) => v.pointer), ['/personId'])
@@ -208,14 +148,14 @@ t.test('from 2030 the minimum rises: 180 months are not enough in 2030, 186 are'
 })
 
 t.test('an open transfer blocks retirement until it is closed', async (t) => {
-  const events = [...base180(), opened('T1', SH, BJ)]
+  const events = [...base180(), transferOpened('T1', SH, BJ)]
   const d = decideRetirement(retire(), fold(events), tables)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') {
     t.same(d.violations.map((v) => v.pointer), ['/personId'])
     t.match(d.violations[0]?.message, /T1/)
   }
-  t.equal(decideRetirement(retire(), fold([...events, closed('T1', 'cancelled')]), tables).outcome, 'record', 'closed: no longer blocks')
+  t.equal(decideRetirement(retire(), fold([...events, transferClosed('T1', 'cancelled')]), tables).outcome, 'record', 'closed: no longer blocks')
 })
 
 t.test('the pension is paid where the account is held', async (t) => {
@@ -224,14 +164,11 @@ t.test('the pension is paid where the account is held', async (t) => {
   if (d.outcome === 'invalid') t.same(d.violations.map((v) => v.pointer), ['/region'])
 
   // After a completed transfer to Beijing, the account is held there; the transferred months still count.
-  const sent: Ev = {
-    type: 'PensionTransferred',
-    data: {
-      transferId: 'T1', personId: P, fromRegion: SH, toRegion: BJ, sendNumber: 1, sentOn: '2025-01-20',
-      individualAccount: '100000.00', pooledFund: '86400.00', months: 180, baseTotal: '720000.00', periods: [], legacyYears: true,
-    },
-  }
-  const moved = fold([...base180(), opened('T1', SH, BJ), sent, closed('T1', 'completed')])
+  const sent = pensionTransferred('T1', SH, BJ, {
+    sendNumber: 1, sentOn: '2025-01-20',
+    individualAccount: '100000.00', pooledFund: '86400.00', months: 180, baseTotal: '720000.00', periods: [], legacyYears: true,
+  })
+  const moved = fold([...base180(), transferOpened('T1', SH, BJ), sent, transferClosed('T1', 'completed')])
   const inShanghai = decideRetirement(retire({ region: SH }), moved, tables)
   t.equal(inShanghai.outcome, 'invalid')
   if (inShanghai.outcome === 'invalid') t.same(inShanghai.violations.map((v) => v.pointer), ['/region'])

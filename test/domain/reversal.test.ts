@@ -2,8 +2,8 @@ import t from 'tap'
 import { creditKey } from '../../src/domain/contribution/person-state.js'
 import { formatYuan } from '../../src/domain/money.js'
 import { decidePayout } from '../../src/domain/payout/decide.js'
-import { evolvePersonAccounts, initialPersonAccounts, type PersonAccountsState } from '../../src/domain/person/person-accounts.js'
 import { decideReversal, type ReverseEvent, type TargetEvent } from '../../src/domain/reversal/decide.js'
+import { ALL_SCHEMES as ALL, PersonStream, personEvents, wholeYears } from '../helpers/person-events.js'
 
 // Reversals: a compensating event undoes exactly the amounts of a contribution line or a payout;
 // the original stays in the log; a reversal is never reversed; an event is reversed at most once.
@@ -15,28 +15,20 @@ const BJ = '110000'
 const STREAM = `person-${P}`
 
 // ---------------------------------------------------------------------------------------------
-// Local event builders
+// Events (test/helpers/person-events.ts): lines of all three schemes of SCHEME_AMOUNTS by default,
+// line index 3, submission `S-{region}-{period}`; a legacy import holds 15 whole years 2000..2014
 // ---------------------------------------------------------------------------------------------
 
-interface Ev {
-  type: string
-  data: unknown
-}
+const { line, lineData, lineVoided, legacy, retired, pensionPayout, medicalPayout, transferOpened, pensionTransferred, transferClosed } = personEvents(P, {
+  region: SH,
+  schemes: ALL,
+  lineIndex: 3,
+  submissionId: (period, region) => `S-${region}-${period}`,
+  legacyYears: wholeYears(2014, 15, SH),
+})
 
-/** A person's stream: events at revisions 0, 1, 2, …, kept so a reversal can name its target. */
-class Person {
-  readonly state: PersonAccountsState = initialPersonAccounts()
-  readonly log: Ev[] = []
-  constructor(events: Ev[] = []) {
-    for (const e of events) this.add(e)
-  }
-  /** Appends and folds; returns the revision. */
-  add(e: Ev): number {
-    const revision = this.log.length
-    this.log.push(e)
-    evolvePersonAccounts(this.state, { type: e.type, data: e.data, revision: BigInt(revision) })
-    return revision
-  }
+/** A person's stream whose events a reversal can name by revision (event id `evt-{revision}`). */
+class Person extends PersonStream {
   target(revision: number): TargetEvent | undefined {
     const e = this.log[revision]
     return e && { id: `evt-${revision}`, type: e.type, data: e.data }
@@ -47,59 +39,6 @@ class Person {
     return decideReversal(cmd, this.target(revision), this.state)
   }
 }
-
-type SchemeName = 'pension' | 'medical' | 'unemployment'
-/** Base 10000.00: pension 16% / 8% (IA 800.00), medical 9% / 2% (IA 200.00), unemployment 0.5% / 0.5%. */
-const SCHEME_AMOUNTS: Record<SchemeName, object> = {
-  pension: { scheme: 'pension', base: '10000.00', employerRate: '0.16', employeeRate: '0.08', employer: '1600.00', employee: '800.00', individualAccount: '800.00', pool: '1600.00' },
-  medical: { scheme: 'medical', base: '10000.00', employerRate: '0.09', employeeRate: '0.02', employer: '900.00', employee: '200.00', individualAccount: '200.00', pool: '900.00' },
-  unemployment: { scheme: 'unemployment', base: '10000.00', employerRate: '0.005', employeeRate: '0.005', employer: '50.00', employee: '50.00', individualAccount: '0.00', pool: '100.00' },
-}
-const ALL: SchemeName[] = ['pension', 'medical', 'unemployment']
-
-const lineData = (period: string, region: string = SH, schemes: SchemeName[] = ALL) => ({
-  submissionId: `S-${region}-${period}`,
-  lineIndex: 3,
-  personId: P,
-  employerId: 'E1',
-  region,
-  period,
-  wage: '10000.00',
-  workInjuryClass: 1,
-  policyId: 'p',
-  policyTableVersion: 'v',
-  schemes: schemes.map((s) => SCHEME_AMOUNTS[s]),
-})
-const line = (period: string, region: string = SH, schemes: SchemeName[] = ALL): Ev => ({ type: 'ContributionRecorded', data: lineData(period, region, schemes) })
-
-const legacy = (asOf: string, balance: string): Ev => ({
-  type: 'LegacyHistoryImported',
-  data: {
-    importId: 'L1',
-    personId: P,
-    asOf,
-    individualAccountBalance: balance,
-    years: Array.from({ length: 15 }, (_, i) => ({ year: 2000 + i, region: SH, months: 12, baseTotal: '60000.00' })),
-  },
-})
-
-const retired = (iaMonthly: string): Ev => ({
-  type: 'RetirementRecorded',
-  data: {
-    personId: P, region: SH, retiredOn: '2025-01-15', ageYears: 60, ageMonths: 0, monthsContributed: 180,
-    individualAccountBalance: '100000.00', monthsDivisor: 139, individualAccountMonthly: iaMonthly,
-    pooledMonthlyAmount: '3000.00', monthlyPension: '3719.42', pensionTablesVersion: 'test',
-  },
-})
-
-const pensionPayout = (payoutId: string, period: string, fromIndividualAccount: string, fromPool: string, amount: string): Ev => ({
-  type: 'PayoutRecorded',
-  data: { payoutId, personId: P, scheme: 'pension', kind: 'monthly', period, region: SH, amount, fromIndividualAccount, fromPool, poolCoversAccount: '0.00' },
-})
-const medicalPayout = (payoutId: string, period: string, fromIndividualAccount: string, fromPool: string, amount: string): Ev => ({
-  type: 'PayoutRecorded',
-  data: { payoutId, personId: P, scheme: 'medical', kind: 'reimbursement', period, region: SH, amount, fromIndividualAccount, fromPool },
-})
 
 // ---------------------------------------------------------------------------------------------
 // Contribution lines
@@ -178,10 +117,7 @@ t.test('an event type that is not reversible, and a revision with no event', asy
 
 t.test('a line voided already: conflict', async (t) => {
   const data = lineData('2024-03')
-  const person = new Person([
-    { type: 'ContributionRecorded', data },
-    { type: 'ContributionLineVoided', data: { submissionId: data.submissionId, lineIndex: 3, personId: P, employerId: 'E1', region: SH, period: '2024-03', reason: 'half-written', schemes: data.schemes } },
-  ])
+  const person = new Person([{ type: 'ContributionRecorded', data }, lineVoided(data, 'half-written')])
   t.equal(person.reverse(0, 'R1').outcome, 'conflict')
 })
 
@@ -189,16 +125,13 @@ t.test('a line whose pension month a transfer moved: conflict', async (t) => {
   const person = new Person([
     line('2024-03'),
     line('2024-04'),
-    { type: 'PensionTransferOpened', data: { transferId: 'T1', personId: P, fromRegion: SH, toRegion: BJ } },
-    {
-      type: 'PensionTransferred',
-      data: {
-        transferId: 'T1', personId: P, fromRegion: SH, toRegion: BJ, sendNumber: 1, sentOn: '2024-06-10',
-        // 800.00 × 2 = 1600.00 moves; 12% × (10000.00 + 10000.00) = 2400.00
-        individualAccount: '1600.00', pooledFund: '2400.00', months: 2, baseTotal: '20000.00', periods: ['2024-03', '2024-04'], legacyYears: false,
-      },
-    },
-    { type: 'PensionTransferClosed', data: { transferId: 'T1', personId: P, outcome: 'completed' } },
+    transferOpened('T1', SH, BJ),
+    pensionTransferred('T1', SH, BJ, {
+      sendNumber: 1, sentOn: '2024-06-10',
+      // 800.00 × 2 = 1600.00 moves; 12% × (10000.00 + 10000.00) = 2400.00
+      individualAccount: '1600.00', pooledFund: '2400.00', months: 2, baseTotal: '20000.00', periods: ['2024-03', '2024-04'], legacyYears: false,
+    }),
+    transferClosed('T1', 'completed'),
   ])
   const d = person.reverse(0, 'R1')
   t.equal(d.outcome, 'conflict')
