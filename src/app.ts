@@ -91,7 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
   )
   await app.register(retirementRoutes(new RetirementHandler(deps.store, deps.pensionTables)))
-  await app.register(payoutRoutes(new PayoutHandler(deps.store)))
+  await app.register(payoutRoutes(new PayoutHandler(deps.store, deps.clock)))
   await app.register(reversalRoutes(new ReversalHandler(deps.store)))
   const runner = deps.interestRunner ?? createInterestRunner(deps)
   await app.register(interestRunRoutes(runner, deps.clock ?? (() => new Date())))
@@ -115,7 +115,9 @@ export function createInterestRunner(
       personsAfter: (after, limit) => deps.readModels.listKeys(personBalances.name, { limit, ...(after !== undefined ? { afterKey: after } : {}) }),
       catchUp: async (waitMs) => {
         const head = await deps.store.headPosition()
-        if (head !== null) await deps.projector.waitForPosition(head, waitMs)
+        if (head === null) return true
+        const reached = await deps.projector.waitForPosition(head, waitMs)
+        return reached !== null && reached >= head
       },
     },
     options,

@@ -12,7 +12,7 @@ export const RetirementBody = z.strictObject({
   region: Region,
   retiredOn: IsoDate,
   ageYears: z.number().int().min(16).max(100),
-  ageMonths: z.number().int().min(0).max(11).default(0),
+  ageMonths: z.number().int().min(0).max(11).optional(),
   pooledMonthlyAmount: Amount,
 })
 
@@ -31,7 +31,14 @@ export const retirementRoutes =
         const { personId } = request.params
         const b = request.body
         const result = await handler.retire(
-          { personId, ...b, pooledMonthlyAmount: formatYuan(yuan(b.pooledMonthlyAmount)) },
+          {
+            personId,
+            region: b.region,
+            retiredOn: b.retiredOn,
+            ageYears: b.ageYears,
+            ...(b.ageMonths !== undefined ? { ageMonths: b.ageMonths } : {}),
+            pooledMonthlyAmount: formatYuan(yuan(b.pooledMonthlyAmount)),
+          },
           metadataOf(request),
         )
         switch (result.kind) {

@@ -36,7 +36,9 @@ export const reversalRoutes =
         throw new HttpProblem(422, 'reversal-rule', 'Reversal breaks a rule', `only events of a person's stream (person-{personId}) can be reversed, not ${stream}`, {
           errors: [{ pointer: '/eventRef/stream', message: 'not a person stream' }],
         })
-      const result = await handler.reverse({ reversalId: b.reversalId, eventRef: b.eventRef, reason: b.reason }, metadataOf(request))
+      // "007" and "7" name the same revision: the canonical form is what the idempotency hash sees.
+      const eventRef = { stream, revision: BigInt(b.eventRef.revision).toString() }
+      const result = await handler.reverse({ reversalId: b.reversalId, eventRef, reason: b.reason }, metadataOf(request))
       return keyedAnswer(reply, result, {
         what: 'reversal',
         key: b.reversalId,

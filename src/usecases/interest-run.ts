@@ -35,8 +35,9 @@ export const INTEREST_CATCH_UP_WAIT_MS = 60_000
 export interface PersonDirectory {
   /** Person ids after `afterPersonId` in ascending order, at most `limit`. */
   personsAfter(afterPersonId: string | undefined, limit: number): string[]
-  /** Waits (bounded) until every person written up to the log's head is listed. */
-  catchUp(waitMs: number): Promise<void>
+  /** Waits (bounded) until every person written up to the log's head is listed; false when the
+   * wait ended first. */
+  catchUp(waitMs: number): Promise<boolean>
 }
 
 /** Something that wants to hear about a pass (logs). */
@@ -154,19 +155,27 @@ export class InterestRunner {
     await this.idle()
   }
 
+  /** Runs the pass in the background, after the pass still finishing in this process, if any. */
   private launch(year: number, pass: number, metadata: EventMetadata): void {
-    if (this.running) return
-    const done = this.runPass(year, pass, metadata)
+    const previous = this.running
+    if (previous && previous.year === year && previous.pass === pass) return
+    const entry: { year: number; pass: number; done: Promise<void> } = { year, pass, done: Promise.resolve() }
+    entry.done = (previous?.done ?? Promise.resolve())
+      .then(() => this.runPass(year, pass, metadata))
       .catch((err: unknown) => this.options.logger?.error({ err, year, pass }, 'interest run stopped; start it again to resume'))
       .finally(() => {
-        this.running = undefined
+        if (this.running === entry) this.running = undefined
       })
-    this.running = { year, pass, done }
+    this.running = entry
   }
 
   private async runPass(year: number, pass: number, metadata: EventMetadata): Promise<void> {
     const batchPersons = this.options.batchPersons ?? INTEREST_BATCH_PERSONS
-    await this.persons.catchUp(this.options.catchUpWaitMs ?? INTEREST_CATCH_UP_WAIT_MS)
+    // Persons are listed from the read model: a pass over a lagging one would miss persons and
+    // still complete. It stops instead (the pass stays open; starting the run again resumes it).
+    const waitMs = this.options.catchUpWaitMs ?? INTEREST_CATCH_UP_WAIT_MS
+    if (!(await this.persons.catchUp(waitMs)))
+      throw new Error(`the projections did not reach the log's head within ${waitMs} ms; the run did not start its batches`)
     for (;;) {
       if (this.stopping) return
       const finished = await this.runBatch(year, pass, batchPersons, metadata)

@@ -1,6 +1,7 @@
 import type { EventMetadata, EventStore } from '../eventstore/port.js'
 import { decidePayout, type PayoutDecision, type RecordPayout } from '../domain/payout/decide.js'
 import { PAYOUT_REQUEST_RECORDED, payoutStream, type PayoutRequestRecordedData } from '../domain/payout/events.js'
+import { shanghaiDate } from '../domain/working-days.js'
 import { KeyedLock } from './keyed-lock.js'
 import { runKeyedPersonCommand, type KeyedResult } from './keyed-person-command.js'
 
@@ -12,7 +13,11 @@ export type PayoutRefusal = Exclude<PayoutDecision, { outcome: 'record' }>
 export class PayoutHandler {
   private readonly lock = new KeyedLock()
 
-  constructor(private readonly store: EventStore) {}
+  /** @param clock the current instant; the current month is its Asia/Shanghai month. */
+  constructor(
+    private readonly store: EventStore,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
 
   /**
    * Pays (or finds paid) a payout.
@@ -37,7 +42,7 @@ export class PayoutHandler {
         request,
         personId: cmd.personId,
         decide: async (state) => {
-          const d = decidePayout(cmd, state)
+          const d = decidePayout(cmd, state, shanghaiDate(this.clock()))
           if (d.outcome !== 'record') return { refused: d }
           return { append: d.event, marker: { payoutId: cmd.payoutId, payout: d.event.data } }
         },

@@ -5,17 +5,18 @@ import { ZERO, formatYuan, yuan } from '../../src/domain/money.js'
 import { interestRate } from '../../src/domain/pension/pension-tables.js'
 import type { PersonAccountsState } from '../../src/domain/person/person-accounts.js'
 import { loadPensionTables } from '../../src/policy-loader.js'
-import { fold, personEvents, yearsTo, type Ev } from '../helpers/person-events.js'
+import { citizenId, fold, personEvents, yearsTo, type Ev } from '../helpers/person-events.js'
 
 // Record-keeping interest (RULES.md §4): per calendar year, the balance held the whole year earns
 // the annual rate; money credited during the year earns amount × rate × months / 12, months counted
 // from the month credited, that month included ("inclusive", the default: March → 10) or from the
 // month after ("exclusive": March → 9); a debit likewise. Rates: 2024 2.62%, 2025 1.50%
 // (POLICY-FACTS.md). Every expected amount below is worked out by hand; the year's interest is
-// rounded half-up to the fen once.
+// rounded half-up to the fen once, and never below 0.00.
 
 const tables = loadPensionTables()
-const P = '310101197001010011'
+/** Born 1964-12-01: 60 years 0 months on 2024-12-01, the day of the retirement below. */
+const P = citizenId('19641201')
 const SH = '310000'
 const R2024 = interestRate('2.62')
 const R2025 = interestRate('1.50')
@@ -46,6 +47,9 @@ const decemberPayout = pensionPayout('PAY-2024-12', '2024-12', '500.00', '3000.0
  * Revisions: 0 legacy, 1 March, 2 November, 3 retirement, 4 December payout.
  */
 const year2024 = (): Ev[] => [legacy('2023-12-31', '10000.00'), line680('2024-03'), line680('2024-11'), retirement, decemberPayout]
+
+/** A ContributionReversed undoing the March line (revision 1). */
+const marchReversed = (): Ev => contributionReversed(pensionLineData('2024-03', '8500.00', '680.00'), 1)
 
 function credit(state: PersonAccountsState, year: number, rate = R2024, counting: 'inclusive' | 'exclusive' = 'inclusive') {
   const d = decideInterest(P, state.pension, year, rate, counting)
@@ -163,8 +167,11 @@ t.test("the previous year's interest opens the next year", async (t) => {
 })
 
 t.test('a reversed March contribution earns nothing', async (t) => {
-  const reversal = contributionReversed(pensionLineData('2024-03', '8500.00', '680.00'), 1)
-  const event = credit(fold([...year2024(), reversal]), 2024)
+  // reversed before the retirement (a line recorded before a retirement is counted in it and can no
+  // longer be reversed); revisions: 0 legacy, 1 March, 2 November, 3 reversal, 4 retirement, 5 payout
+  // 10000.00 + 680.00 + 680.00 − 680.00 = 10680.00 at the retirement
+  const retiredAfter = retired('500.00', { retiredOn: '2024-12-01', individualAccountBalance: '10680.00', monthlyPension: '3500.00' })
+  const event = credit(fold([legacy('2023-12-31', '10000.00'), line680('2024-03'), line680('2024-11'), marchReversed(), retiredAfter, decemberPayout]), 2024)
   // opening 262.00 + November 2.969333… − December 1.091666… = 263.877666… → 263.88
   t.equal(event.data.amount, '263.88')
   // net movements of the year: 680.00 + 680.00 − 680.00 − 500.00 = 180.00
@@ -176,6 +183,33 @@ t.test('a reversed December payout takes nothing off', async (t) => {
   const event = credit(fold([...year2024(), reversal]), 2024)
   // 262.00 + 14.846666… + 2.969333… = 262 + 17.816 = 279.816 → 279.82
   t.equal(event.data.amount, '279.82')
+})
+
+t.test('never below 0.00: a debit dated before the credit that paid it', async (t) => {
+  // Nothing held before 2024 (opening 0.00). Revisions: 0 a retirement on 2024-01-15 (born 1964-12-01:
+  // (2024 − 1964) × 12 + (1 − 12) = 709 months = 59 years 1 month; its account figures as written, the
+  // interest reads only the movements), 1 a 2024-12 line crediting 680.00, recorded after it,
+  // 2 the pension for 2024-01, recorded late: 12.14 from the account (which holds 680.00 by then).
+  const events = [
+    retired('12.14', { retiredOn: '2024-01-15', ageYears: 59, ageMonths: 1, monthsDivisor: 145, monthlyPension: '3012.14' }),
+    line680('2024-12'),
+    pensionPayout('PAY-2024-01', '2024-01', '12.14', '3000.00', '3012.14'),
+  ]
+  const state = fold(events)
+  // 680.00 − 12.14 = 667.86
+  t.equal(formatYuan(state.pension.individualAccount), '667.86')
+
+  // exclusive: January debit −12.14 × 11 months = −133.54; December credit 680.00 × 0 months = 0
+  // −133.54 × 0.0262 / 12 = −3.498748 / 12 = −0.291562… → −0.29: below zero → 0.00
+  const exclusive = credit(state, 2024, R2024, 'exclusive')
+  t.equal(exclusive.data.amount, '0.00')
+  t.equal(exclusive.data.openingBalance, '0.00')
+  t.equal(exclusive.data.credits, '680.00')
+  t.equal(exclusive.data.debits, '12.14')
+
+  // inclusive, for contrast: −12.14 × 12 + 680.00 × 1 = −145.68 + 680.00 = 534.32;
+  // 534.32 × 0.0262 / 12 = 13.999184 / 12 = 1.166598… → 1.17
+  t.equal(credit(state, 2024, R2024, 'inclusive').data.amount, '1.17')
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -228,6 +262,29 @@ t.test('a year the table has no rate for needs one', async (t) => {
   t.match(decideStartRun(start(2015, '4.00'), runs([]), tables), { outcome: 'start', event: { data: { year: 2015, pass: 1, ratePercent: '4.00', rateSource: 'request' } } })
 })
 
+t.test("a table rate not marked strong (2025: 1.50%, weak) needs the rate given for the year's first run", async (t) => {
+  t.equal(tables.interestRateConfidence(2025), 'weak')
+  t.equal(tables.interestRate(2025)?.percent, '1.50')
+  const d = decideStartRun(start(2025), runs([]), tables)
+  t.equal(d.outcome, 'invalid')
+  if (d.outcome === 'invalid') {
+    t.equal(d.pointer, '/rate')
+    t.match(d.detail, /1\.50/)
+    t.match(d.detail, /weak/)
+  }
+  t.same(
+    decideStartRun(start(2025, '1.50'), runs([]), tables),
+    { outcome: 'start', event: { type: 'InterestRunStarted', data: { year: 2025, pass: 1, ratePercent: '1.50', rateSource: 'table', monthCounting: 'inclusive', pensionTablesVersion: tables.tableVersion } } },
+    "the table's value given explicitly: accepted, recorded as the table's",
+  )
+  t.match(decideStartRun(start(2025, '1.60'), runs([]), tables), { outcome: 'start', event: { data: { ratePercent: '1.60', rateSource: 'request' } } }, 'another rate given')
+  // once the year has a run, a rerun without a rate keeps the run's rate
+  const confirmed = runs([started(2025, 1, '1.50'), completed(2025, 1)])
+  t.match(decideStartRun(start(2025), confirmed, tables), { outcome: 'start', event: { data: { year: 2025, pass: 2, ratePercent: '1.50', rateSource: 'table' } } })
+  // a strong table rate still needs none
+  t.match(decideStartRun(start(2024), runs([]), tables), { outcome: 'start', event: { data: { ratePercent: '2.62', rateSource: 'table' } } })
+})
+
 t.test('a rerun keeps the rate: another rate conflicts, the same starts a new pass', async (t) => {
   const state = runs([started(2024, 1, '2.62'), completed(2024, 1)])
   t.equal(decideStartRun(start(2024, '3.00'), state, tables).outcome, 'conflict')
@@ -259,13 +316,17 @@ t.test('an open pass is resumed; another year with an open pass blocks', async (
 })
 
 t.test('a March line reversed after its year was credited leaves the next opening balance without it', async (t) => {
-  const events = year2024()
+  // A person not retired (a retired person's lines recorded before the retirement can no longer be
+  // reversed): 10000.00 held, 680.00 credited in March and November 2024, no payout.
+  // Revisions: 0 legacy, 1 March, 2 November, 3 the 2024 interest, 4 the reversal.
+  const events = [legacy('2023-12-31', '10000.00'), line680('2024-03'), line680('2024-11')]
   const first = credit(fold(events), 2024)
-  const reversal = contributionReversed(pensionLineData('2024-03', '8500.00', '680.00'), 1)
-  const state = fold([...events, first, reversal])
-  // 10000.00 + 680.00 + 680.00 − 500.00 + 278.72 − 680.00 = 10458.72
-  t.equal(formatYuan(state.pension.individualAccount), '10458.72')
-  t.same(decideInterest(P, state.pension, 2024, R2024, 'inclusive'), { outcome: 'already-credited', amount: '278.72' }, '2024 is not credited again')
+  // 262.00 + 14.846666… (March, 10 months) + 2.969333… (November, 2 months) = 279.816 → 279.82
+  t.equal(first.data.amount, '279.82')
+  const state = fold([...events, first, marchReversed()])
+  // 10000.00 + 680.00 + 680.00 + 279.82 − 680.00 = 10959.82
+  t.equal(formatYuan(state.pension.individualAccount), '10959.82')
+  t.same(decideInterest(P, state.pension, 2024, R2024, 'inclusive'), { outcome: 'already-credited', amount: '279.82' }, '2024 is not credited again')
   // Whether the 2024 interest the reversed line earned (680.00 × 0.0262 × 10/12 = 14.846666…) must be
   // taken back is not settled by RULES.md §4; only the balance is asserted here.
 })

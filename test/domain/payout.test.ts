@@ -1,16 +1,20 @@
 import t from 'tap'
 import { formatYuan } from '../../src/domain/money.js'
 import { decidePayout, type RecordPayout } from '../../src/domain/payout/decide.js'
-import { PersonStream, personEvents, wholeYears } from '../helpers/person-events.js'
+import { PersonStream, citizenId, personEvents, wholeYears } from '../helpers/person-events.js'
 
 // Payouts (RULES.md §5): the pension pays the pooled monthly amount from the pool and the
 // individual-account monthly amount from the account; "when the individual account is exhausted,
 // the pooled fund keeps paying that part". Other schemes pay from the pool of the region of the
 // person's latest contribution to that scheme; medical may take part from the medical individual
-// account (RULES.md §1: the employee's medical part goes to that account).
+// account (RULES.md §1: the employee's medical part goes to that account). Any scheme pays only
+// months that have begun: no period after the current month.
 // Every expected amount below is worked out by hand.
 
-const P = '310101196001010011'
+/** Born 1965-01-15: 60 years 0 months on 2025-01-15, the day of the retirement the builder writes. */
+const P = citizenId('19650115')
+/** The day the payouts are decided: every period the tests pay has begun. */
+const TODAY = '2026-11-30'
 const SH = '310000'
 const BJ = '110000'
 const GD = '440000'
@@ -31,7 +35,7 @@ const pension = (period: string, payoutId = `PAY-${period}`): RecordPayout => ({
 
 /** Decides, expects a record, folds it into the person and returns its data. */
 function pay(person: PersonStream, cmd: RecordPayout) {
-  const d = decidePayout(cmd, person.state)
+  const d = decidePayout(cmd, person.state, TODAY)
   if (d.outcome !== 'record') throw new Error(`expected a record for ${cmd.payoutId}, got ${JSON.stringify(d)}`)
   person.add(d.event)
   return d.event.data
@@ -43,17 +47,17 @@ function pay(person: PersonStream, cmd: RecordPayout) {
 
 t.test('no pension before a retirement is recorded', async (t) => {
   const person = new PersonStream([legacy('2024-12-31', '100000.00'), line('2025-01', SH, ['pension'])])
-  const d = decidePayout(pension('2025-02'), person.state)
+  const d = decidePayout(pension('2025-02'), person.state, TODAY)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') t.equal(d.pointer, '/personId')
 })
 
 t.test('no pension for a month before the retirement month; the retirement month itself is paid', async (t) => {
   const person = new PersonStream([legacy('2024-12-31', '100000.00'), retired('719.42')])
-  const before = decidePayout(pension('2024-12'), person.state)
+  const before = decidePayout(pension('2024-12'), person.state, TODAY)
   t.equal(before.outcome, 'invalid')
   if (before.outcome === 'invalid') t.equal(before.pointer, '/period')
-  t.equal(decidePayout(pension('2025-01'), person.state).outcome, 'record', 'retired 2025-01-15: January is paid')
+  t.equal(decidePayout(pension('2025-01'), person.state, TODAY).outcome, 'record', 'retired 2025-01-15: January is paid')
 })
 
 t.test('a normal month: the account part from the account, the pooled part from the pool', async (t) => {
@@ -108,7 +112,7 @@ t.test('the same period twice is refused with the first payout', async (t) => {
   const person = new PersonStream([legacy('2024-12-31', '100000.00'), retired('719.42')])
   pay(person, pension('2025-02', 'PAY-A'))
   for (const payoutId of ['PAY-A', 'PAY-B']) {
-    const d = decidePayout(pension('2025-02', payoutId), person.state)
+    const d = decidePayout(pension('2025-02', payoutId), person.state, TODAY)
     t.same(d, { outcome: 'period-paid', period: '2025-02', payoutId: 'PAY-A' }, `asked as ${payoutId}`)
   }
   // 100000.00 − 719.42 (once) = 99280.58
@@ -135,11 +139,11 @@ t.test('medical: part from the medical individual account, within its balance', 
   t.equal(formatYuan(person.state.medicalAccount), '100.00')
   t.equal(formatYuan(person.state.pension.individualAccount), '1600.00', 'the pension account is untouched: 800.00 + 800.00')
 
-  const beyond = decidePayout({ payoutId: 'M2', personId: P, scheme: 'medical', period: '2024-08', kind: 'reimbursement', amount: '150.00', fromIndividualAccount: '150.00' }, person.state)
+  const beyond = decidePayout({ payoutId: 'M2', personId: P, scheme: 'medical', period: '2024-08', kind: 'reimbursement', amount: '150.00', fromIndividualAccount: '150.00' }, person.state, TODAY)
   t.equal(beyond.outcome, 'invalid', '150.00 > 100.00 left')
   if (beyond.outcome === 'invalid') t.equal(beyond.pointer, '/fromIndividualAccount')
 
-  const moreThanAmount = decidePayout({ payoutId: 'M3', personId: P, scheme: 'medical', period: '2024-08', kind: 'reimbursement', amount: '50.00', fromIndividualAccount: '60.00' }, person.state)
+  const moreThanAmount = decidePayout({ payoutId: 'M3', personId: P, scheme: 'medical', period: '2024-08', kind: 'reimbursement', amount: '50.00', fromIndividualAccount: '60.00' }, person.state, TODAY)
   t.equal(moreThanAmount.outcome, 'invalid', '60.00 from the account > the 50.00 paid')
   if (moreThanAmount.outcome === 'invalid') t.equal(moreThanAmount.pointer, '/fromIndividualAccount')
 
@@ -161,7 +165,7 @@ t.test('medical: part from the medical individual account, within its balance', 
 
 t.test('unemployment without unemployment contributions: no pool to pay from', async (t) => {
   const person = new PersonStream([line('2024-05', SH, ['pension', 'medical'])])
-  const d = decidePayout({ payoutId: 'U1', personId: P, scheme: 'unemployment', period: '2024-07', kind: 'benefit', amount: '1800.00' }, person.state)
+  const d = decidePayout({ payoutId: 'U1', personId: P, scheme: 'unemployment', period: '2024-07', kind: 'benefit', amount: '1800.00' }, person.state, TODAY)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') t.equal(d.pointer, '/scheme')
 })
@@ -187,4 +191,32 @@ t.test("the paying region is that of the latest period's line for the scheme", a
   person.add(contributionReversed(lineData('2024-08', BJ, ['pension', 'medical', 'unemployment']), 0))
   const after = pay(person, { payoutId: 'U2', personId: P, scheme: 'unemployment', period: '2024-11', kind: 'benefit', amount: '1800.00' })
   t.equal(after.region, SH)
+})
+
+// ---------------------------------------------------------------------------------------------
+// The current month
+// ---------------------------------------------------------------------------------------------
+
+t.test('a period after the current month is invalid, for any scheme; the current month is paid', async (t) => {
+  const retiredPerson = new PersonStream([legacy('2024-12-31', '100000.00'), retired('719.42')])
+  const early = decidePayout(pension('2025-02'), retiredPerson.state, '2025-01-31')
+  t.equal(early.outcome, 'invalid', 'February asked on 31 January')
+  if (early.outcome === 'invalid') {
+    t.equal(early.pointer, '/period')
+    t.match(early.detail, /2025-01/)
+  }
+  t.equal(decidePayout(pension('2025-02'), retiredPerson.state, '2025-02-01').outcome, 'record', 'February asked on 1 February')
+  const nextMonth = decidePayout(pension('2026-12'), retiredPerson.state, TODAY)
+  t.equal(nextMonth.outcome, 'invalid', `2026-12 on ${TODAY}`)
+  if (nextMonth.outcome === 'invalid') t.equal(nextMonth.pointer, '/period')
+  t.equal(decidePayout(pension('2026-11'), retiredPerson.state, TODAY).outcome, 'record', `2026-11 on ${TODAY}: the current month`)
+  t.equal(formatYuan(retiredPerson.state.pension.individualAccount), '100000.00', 'nothing was folded: the account is untouched')
+
+  const worker = new PersonStream([line('2024-05', SH, ['pension', 'medical', 'unemployment'])])
+  for (const scheme of ['medical', 'unemployment'] as const) {
+    const d = decidePayout({ payoutId: 'X1', personId: P, scheme, period: '2024-08', kind: 'benefit', amount: '100.00' }, worker.state, '2024-07-31')
+    t.equal(d.outcome, 'invalid', `${scheme}: August asked in July`)
+    if (d.outcome === 'invalid') t.equal(d.pointer, '/period')
+    t.equal(decidePayout({ payoutId: 'X1', personId: P, scheme, period: '2024-07', kind: 'benefit', amount: '100.00' }, worker.state, '2024-07-31').outcome, 'record', `${scheme}: July asked in July`)
+  }
 })

@@ -3,13 +3,17 @@ import { creditKey } from '../../src/domain/contribution/person-state.js'
 import { formatYuan } from '../../src/domain/money.js'
 import { decidePayout } from '../../src/domain/payout/decide.js'
 import { decideReversal, type ReverseEvent, type TargetEvent } from '../../src/domain/reversal/decide.js'
-import { ALL_SCHEMES as ALL, PersonStream, personEvents, wholeYears } from '../helpers/person-events.js'
+import { ALL_SCHEMES as ALL, PersonStream, citizenId, personEvents, wholeYears } from '../helpers/person-events.js'
 
 // Reversals: a compensating event undoes exactly the amounts of a contribution line or a payout;
-// the original stays in the log; a reversal is never reversed; an event is reversed at most once.
+// the original stays in the log; a reversal is never reversed; an event is reversed at most once;
+// a pension line recorded before the retirement is counted in the pension in payment and stays.
 // Every expected amount below is worked out by hand.
 
-const P = '310101198001010011'
+/** Born 1965-01-15: 60 years 0 months on 2025-01-15, the day of the retirement the builder writes. */
+const P = citizenId('19650115')
+/** The day the payouts are decided: every period the tests pay has begun. */
+const TODAY = '2026-11-30'
 const SH = '310000'
 const BJ = '110000'
 const STREAM = `person-${P}`
@@ -142,16 +146,21 @@ t.test('a line whose pension month a transfer moved: conflict', async (t) => {
 })
 
 t.test('a line whose individual-account part was paid out since: conflict', async (t) => {
-  // pension: 800.00 credited, 500.00 paid out of the account → 300.00 < 800.00
-  const paidOut = new Person([line('2024-03', SH, ['pension']), retired('500.00'), pensionPayout('PAY1', '2025-01', '500.00', '3000.00', '3500.00')])
+  // pension: a late 2024-03 line recorded after the retirement (revision 1 > 0, so not counted in
+  // it; the retirement's figures are the builder's, as written) credits 800.00, then 500.00 is paid
+  // out of the account → 300.00 < 800.00
+  const paidOut = new Person([retired('500.00'), line('2024-03', SH, ['pension']), pensionPayout('PAY1', '2025-01', '500.00', '3000.00', '3500.00')])
   t.equal(formatYuan(paidOut.state.pension.individualAccount), '300.00', '800.00 − 500.00')
-  const d = paidOut.reverse(0, 'R1')
+  const d = paidOut.reverse(1, 'R1')
   t.equal(d.outcome, 'conflict')
-  if (d.outcome === 'conflict') t.match(d.detail, /pension/)
+  if (d.outcome === 'conflict') {
+    t.match(d.detail, /pension individual account holds 300\.00/)
+    t.match(d.detail, /800\.00/)
+  }
 
-  // two lines: 1600.00 − 500.00 = 1100.00 ≥ 800.00: reversible
-  const enough = new Person([line('2024-03', SH, ['pension']), line('2024-04', SH, ['pension']), retired('500.00'), pensionPayout('PAY1', '2025-01', '500.00', '3000.00', '3500.00')])
-  t.equal(enough.reverse(0, 'R1').outcome, 'record')
+  // two late lines: 1600.00 − 500.00 = 1100.00 ≥ 800.00: reversible
+  const enough = new Person([retired('500.00'), line('2024-03', SH, ['pension']), line('2024-04', SH, ['pension']), pensionPayout('PAY1', '2025-01', '500.00', '3000.00', '3500.00')])
+  t.equal(enough.reverse(1, 'R1').outcome, 'record')
 
   // medical: 200.00 credited, 150.00 reimbursed from the account → 50.00 < 200.00
   const medical = new Person([line('2024-03', SH, ['pension', 'medical']), medicalPayout('M1', '2024-05', '150.00', '50.00', '200.00')])
@@ -159,6 +168,39 @@ t.test('a line whose individual-account part was paid out since: conflict', asyn
   const m = medical.reverse(0, 'R1')
   t.equal(m.outcome, 'conflict')
   if (m.outcome === 'conflict') t.match(m.detail, /medical/)
+})
+
+t.test('a pension line counted in the retirement: conflict; lines recorded after it, medical-only lines and payouts are not held back', async (t) => {
+  // revisions: 0 legacy (15 years 2000..2014, 50000.00), 1 a 2024-03 line of all schemes, 2 a 2024-04
+  // medical-only line, 3 the retirement, 4 a late 2024-12 line of all schemes, 5 a 2025-02 medical-only
+  // line, 6 the 2025-01 pension
+  const beforeRetirement = [legacy('2014-12-31', '50000.00'), line('2024-03'), line('2024-04', SH, ['medical'])]
+  const person = new Person([
+    ...beforeRetirement,
+    retired('719.42'),
+    line('2024-12'),
+    line('2025-02', SH, ['medical']),
+    pensionPayout('PAY1', '2025-01', '719.42', '3000.00', '3719.42'),
+  ])
+  // 50000.00 + 800.00 + 800.00 − 719.42 = 50880.58 (enough for any line's 800.00)
+  t.equal(formatYuan(person.state.pension.individualAccount), '50880.58')
+  // 200.00 × 4 = 800.00 (enough for any line's 200.00)
+  t.equal(formatYuan(person.state.medicalAccount), '800.00')
+
+  const counted = person.reverse(1, 'R1')
+  t.equal(counted.outcome, 'conflict', 'the 2024-03 pension line was recorded before the retirement')
+  if (counted.outcome === 'conflict') {
+    t.match(counted.detail, /counted in the pension in payment/)
+    t.match(counted.detail, /2025-01-15/)
+  }
+  t.equal(new Person(beforeRetirement).reverse(1, 'R1').outcome, 'record', 'the same line before the retirement is recorded: reversible')
+
+  t.equal(person.reverse(2, 'R2').outcome, 'record', 'a medical-only line before the retirement: no pension part, reversible')
+  t.equal(person.reverse(4, 'R3').outcome, 'record', 'a line recorded after the retirement is not counted in it')
+  t.equal(person.reverse(5, 'R4').outcome, 'record', 'a medical-only line after the retirement')
+  const payout = person.reverse(6, 'R5')
+  t.equal(payout.outcome, 'record', 'a pension payout after the retirement')
+  if (payout.outcome === 'record') t.equal(payout.event.type, 'PayoutReversed')
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -169,7 +211,7 @@ t.test('a pension payout reversal restores the account and frees the period', as
   const person = new Person([legacy('2024-12-31', '100000.00'), retired('719.42'), pensionPayout('PAY1', '2025-01', '719.42', '3000.00', '3719.42')])
   // 100000.00 − 719.42 = 99280.58
   t.equal(formatYuan(person.state.pension.individualAccount), '99280.58')
-  t.match(decidePayout({ payoutId: 'PAY2', personId: P, scheme: 'pension', period: '2025-01', kind: 'monthly' }, person.state), { outcome: 'period-paid', payoutId: 'PAY1' })
+  t.match(decidePayout({ payoutId: 'PAY2', personId: P, scheme: 'pension', period: '2025-01', kind: 'monthly' }, person.state, TODAY), { outcome: 'period-paid', payoutId: 'PAY1' })
 
   const d = person.reverse(2, 'R1')
   if (d.outcome !== 'record') throw new Error(`expected record, got ${JSON.stringify(d)}`)
@@ -187,7 +229,7 @@ t.test('a pension payout reversal restores the account and frees the period', as
   t.notOk(person.state.pension.pensionPayouts.has('2025-01'))
   t.notOk(person.state.payouts.has('PAY1'))
 
-  const again = decidePayout({ payoutId: 'PAY2', personId: P, scheme: 'pension', period: '2025-01', kind: 'monthly' }, person.state)
+  const again = decidePayout({ payoutId: 'PAY2', personId: P, scheme: 'pension', period: '2025-01', kind: 'monthly' }, person.state, TODAY)
   t.equal(again.outcome, 'record', 'the period can be paid again')
   if (again.outcome === 'record') t.equal(again.event.data.fromIndividualAccount, '719.42')
 

@@ -1,6 +1,7 @@
 import { personStream, type ContributionLineVoidedData, type ContributionRecordedData, type SchemeContribution } from '../../src/domain/contribution/events.js'
 import type { InterestCreditedData } from '../../src/domain/interest/events.js'
 import type { LegacyHistoryImportedData } from '../../src/domain/legacy/events.js'
+import { citizenIdCheckChar } from '../../src/domain/ids.js'
 import type { PayoutRecordedData } from '../../src/domain/payout/events.js'
 import { evolvePersonAccounts, initialPersonAccounts, type PersonAccountsState } from '../../src/domain/person/person-accounts.js'
 import type { RetirementRecordedData } from '../../src/domain/retirement/events.js'
@@ -21,6 +22,20 @@ import type { PensionTransferClosedData, PensionTransferOpenedData, TransferSent
 export interface Ev<D = unknown> {
   type: string
   data: D
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persons
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A citizen identity number (GB 11643-1999) of a person born on `birth` (YYYYMMDD, positions 7-14,
+ * where the retirement rule reads the age from): address code 310101 (Shanghai, Huangpu), sequence
+ * `sequence`, and the check character that makes it valid.
+ */
+export function citizenId(birth: string, sequence = '001'): string {
+  const first17 = `310101${birth}${sequence}`
+  return first17 + citizenIdCheckChar(first17)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,7 +192,8 @@ export function personEvents(personId: string, defaults: PersonEventDefaults = {
   })
 
   /**
-   * A retirement as recorded: retired 2025-01-15 at 60 after 180 months, balance 100000.00, divisor 139,
+   * A retirement as recorded: retired 2025-01-15 at 60 years 0 months (true of a person born
+   * 1964-12-16 to 1965-01-15, e.g. `citizenId('19650115')`) after 180 months, balance 100000.00, divisor 139,
    * `iaMonthly` a month from the account, 3000.00 from the pool, monthly pension 3719.42 (as written,
    * not recomputed from `iaMonthly`); `over` replaces any field.
    */

@@ -52,7 +52,7 @@ async function pool(ledger: Ledger, region: string, position: string) {
 t.test('retirement fixes the pension; payouts pay it; reversals undo a payout and a contribution line', async (t) => {
   const ledger = await createTestLedger()
   t.teardown(ledger.close)
-  const P = personId(501)
+  const P = personId(501, '19640801') // born 1964-08-01: 60 on 2024-08-15
   await importFifteenYears(t, ledger, P, '100000.00')
   // Shanghai 2024-07, wage 8500.00: pension employee 8% = 680.00 to the account, employer 16% =
   // 1360.00 to the pool.
@@ -129,21 +129,15 @@ t.test('retirement fixes the pension; payouts pay it; reversals undo a payout an
   const repaid = await post(ledger, '/v1/payouts', { ...payout, payoutId: 'PAY-P-2024-08-again' })
   t.equal(repaid.statusCode, 201, 'the period freed by the reversal is paid again')
 
-  // Reverse the contribution line of 2024-07: the account loses 680.00, the pool 1360.00 (pension).
+  // The 2024-07 line is counted in the pension in payment: reversing it would change the pension.
   const lineRevision = await revisionOf(ledger, P, 'ContributionRecorded')
-  const lineReversed = await post(ledger, '/v1/reversals', { reversalId: 'REV-LINE', eventRef: { stream: `person-${P}`, revision: lineRevision }, reason: 'wrong person' })
-  t.equal(lineReversed.statusCode, 201)
-  b = await balances(ledger, P, json(lineReversed).position)
-  // 100680.00 − 724.32 (repaid) − 680.00 = 99275.68; months back to the 180 imported.
-  t.match(b.schemes.pension, { individualAccount: '99275.68', months: 180, employeeContributed: '0.00', employerContributed: '0.00' })
-  // Medical: 8500.00 × 2% = 170.00 to the medical account, reversed to 0.00.
-  t.match(b.schemes.medical, { individualAccount: '0.00', months: 0 })
-  p = await pool(ledger, SH, json(lineReversed).position)
-  // Pension pool 1360.00 − 1360.00 − 3000.00 (repaid) = −3000.00.
-  t.match(p.schemes.pension, { balance: '-3000.00', contributions: '0.00', payouts: '3000.00' })
-  // The month is no longer credited: a corrected line for 2024-07 is accepted.
-  const corrected = await post(ledger, '/v1/contribution-submissions', submission({ submissionId: 'S-corrected', period: '2024-07', lines: [{ personId: P, wage: '9000.00' }] }))
-  t.equal(corrected.statusCode, 201, 'a corrected line for the reversed month')
+  const counted = await post(ledger, '/v1/reversals', { reversalId: 'REV-LINE', eventRef: { stream: `person-${P}`, revision: lineRevision }, reason: 'wrong person' })
+  t.match(problem(t, counted, 409, 'a line counted in the retirement'), { detail: /pension in payment/ })
+  // No contributions after the month of retirement (2024-08): a September line is refused whole.
+  const late = await post(ledger, '/v1/contribution-submissions', submission({ submissionId: 'S-after-retirement', period: '2024-09', lines: [{ personId: P, wage: '8500.00' }] }))
+  t.match(problem(t, late, 422, 'a contribution after retirement'), { errors: [{ pointer: '/lines/0/personId', message: /retired on 2024-08-15/ }] })
+  const future = await post(ledger, '/v1/payouts', { ...payout, payoutId: 'PAY-P-2099-12', period: '2099-12' })
+  t.match(problem(t, future, 422, 'a period that has not begun'), { errors: [{ pointer: '/period' }] })
 })
 
 t.test('other schemes pay from the pool of the latest region; medical may draw on the account', async (t) => {
@@ -172,12 +166,40 @@ t.test('other schemes pay from the pool of the latest region; medical may draw o
   // Medical pool: employer 9% of 8500.00 = 765.00; − 379.50 = 385.50.
   t.match(p.schemes.unemployment, { balance: '-1715.00', payouts: '1800.00' })
   t.match(p.schemes.medical, { balance: '385.50', payouts: '379.50' })
+
+  // The line of 2024-07 credited 170.00 to the medical account, which now holds 49.50: it cannot be
+  // reversed until the medical payout is.
+  const lineRevision = await revisionOf(ledger, Q, 'ContributionRecorded')
+  const line = { reversalId: 'REV-LINE', eventRef: { stream: `person-${Q}`, revision: lineRevision }, reason: 'posted for the wrong person' }
+  t.match(problem(t, await post(ledger, '/v1/reversals', line), 409, 'the medical part was paid out since'), { detail: /medical individual account holds 49.50/ })
+  const medicalRevision = await revisionOf(ledger, Q, 'PayoutRecorded', (d) => d.payoutId === 'M-2')
+  t.equal((await post(ledger, '/v1/reversals', { reversalId: 'REV-M-2', eventRef: { stream: `person-${Q}`, revision: medicalRevision }, reason: 'paid twice' })).statusCode, 201)
+  const lineReversed = await post(ledger, '/v1/reversals', { ...line, eventRef: { ...line.eventRef, revision: `00${lineRevision}` } })
+  t.equal(lineReversed.statusCode, 201, 'now the line is reversed (revision written with leading zeros)')
+  t.equal((await post(ledger, '/v1/reversals', line)).statusCode, 200, 'the same reversal, the revision written plainly')
+  const after = await balances(ledger, Q, json(lineReversed).position)
+  // Everything the line credited is gone: pension 680.00 → 0.00, medical 170.00 → 0.00 (the medical
+  // payout reversed first), months 0; the unemployment benefit stays paid.
+  t.match(after.schemes.pension, { individualAccount: '0.00', employeeContributed: '0.00', employerContributed: '0.00', months: 0 })
+  t.match(after.schemes.medical, { individualAccount: '0.00', paidOut: '0.00', months: 0 })
+  t.match(after.schemes.unemployment, { paidOut: '1800.00', months: 0 })
+  t.match(after.reversed, [{ reversalId: 'REV-M-2', reversedType: 'PayoutRecorded' }, { reversalId: 'REV-LINE', reversedType: 'ContributionRecorded', period: '2024-07' }])
+  const pools = await pool(ledger, SH, json(lineReversed).position)
+  // Pension pool 1360.00 − 1360.00 = 0.00; medical 765.00 − 765.00 (line) = 0.00, payouts 0.00;
+  // unemployment 85.00 − 85.00 − 1800.00 = −1800.00.
+  t.match(pools.schemes.pension, { balance: '0.00', contributions: '0.00' })
+  t.match(pools.schemes.medical, { balance: '0.00', contributions: '0.00', payouts: '0.00' })
+  t.match(pools.schemes.unemployment, { balance: '-1800.00', contributions: '0.00', payouts: '1800.00' })
+  // The month is no longer credited: a corrected line for 2024-07 is accepted.
+  const corrected = await post(ledger, '/v1/contribution-submissions', submission({ submissionId: 'S-corrected', period: '2024-07', lines: [{ personId: Q, wage: '9000.00' }] }))
+  t.equal(corrected.statusCode, 201, 'a corrected line for the reversed month')
 })
 
 t.test('an account that runs out: the pool pays the individual-account part too', async (t) => {
-  const ledger = await createTestLedger()
+  // The payouts run to 2035-09: the ledger's today must be at least that month.
+  const ledger = await createTestLedger({ clock: movableClock('2036-01-01T00:00:00Z').clock })
   t.teardown(ledger.close)
-  const R = personId(504)
+  const R = personId(504, '19640101')
   await importFifteenYears(t, ledger, R, '1500.00')
   const retired = await post(ledger, `/v1/persons/${R}/retirement`, { region: SH, retiredOn: '2024-01-10', ageYears: 60, pooledMonthlyAmount: '2000.00' })
   // 1500.00 / 139 = 10.791… → 10.79 a month from the account.
@@ -204,11 +226,11 @@ t.test('an account that runs out: the pool pays the individual-account part too'
 t.test('a person with an open transfer or too few months cannot retire', async (t) => {
   const ledger = await createTestLedger()
   t.teardown(ledger.close)
-  const S = personId(505)
+  const S = personId(505, '19640101')
   await contribute(t, ledger, S, '2024-07')
   const few = await post(ledger, `/v1/persons/${S}/retirement`, { region: SH, retiredOn: '2024-08-01', ageYears: 60, pooledMonthlyAmount: '100.00' })
   t.match(problem(t, few, 422, '1 month of 180'), { errors: [{ pointer: '/personId' }] })
-  const T = personId(506)
+  const T = personId(506, '19640101')
   await importFifteenYears(t, ledger, T, '5000.00')
   t.equal((await post(ledger, '/v1/transfers', { transferId: 'T-506', personId: T, fromRegion: SH, toRegion: '110000' })).statusCode, 201)
   const before = (await ledger.allEvents()).length
@@ -237,8 +259,8 @@ t.test('the yearly interest run: contributions in March and November, a payout i
   const time = movableClock('2025-06-30T02:00:00Z')
   const ledger = await createTestLedger({ clock: time.clock })
   t.teardown(ledger.close)
-  const Q = personId(510)
-  const P = personId(511)
+  const Q = personId(510, '19640101')
+  const P = personId(511, '19640101')
   await importFifteenYears(t, ledger, Q, '10000.00')
   await importFifteenYears(t, ledger, P, '100000.00')
   await contribute(t, ledger, Q, '2024-03') // 680.00 to the account (Shanghai 2023-07 window, 8% of 8500.00)
@@ -288,7 +310,7 @@ t.test('concurrent payouts: one pension per period, one payout per payoutId', as
   const ledger = await createTestLedger()
   t.teardown(ledger.close)
   withAppendLatency(ledger.store, 5)
-  const V = personId(520)
+  const V = personId(520, '19640101')
   await importFifteenYears(t, ledger, V, '13900.00')
   // 13900.00 / 139 = 100.00 a month from the account.
   t.match(json(await post(ledger, `/v1/persons/${V}/retirement`, { region: SH, retiredOn: '2024-01-01', ageYears: 60, pooledMonthlyAmount: '1000.00' })), { individualAccountMonthly: '100.00' })

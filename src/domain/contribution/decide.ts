@@ -74,7 +74,7 @@ function blocks(scheme: Scheme, earlier: CreditedBy, employerId: string): boolea
  * Decides a payroll submission: pure, the command and the current state in, events out.
  *
  * Checks, in order: an existing submission with this id (retry or conflict), the policy, no person
- * twice, no month credited twice. Then computes every line (RULES.md §1-2) and the totals.
+ * twice and no person retired before the period, no month credited twice. Then computes every line (RULES.md §1-2) and the totals.
  */
 export function decideSubmission(cmd: RecordSubmission, contentHash: string, state: SubmissionState): SubmissionDecision {
   if (state.recorded) {
@@ -90,6 +90,9 @@ export function decideSubmission(cmd: RecordSubmission, contentHash: string, sta
     const first = firstLine.get(line.personId)
     if (first === undefined) firstLine.set(line.personId, i)
     else violations.push({ line: i, field: 'personId', message: `person already on line ${first} of this submission` })
+    const retiredOn = state.persons.get(line.personId)?.retiredOn
+    if (retiredOn !== undefined && cmd.period > retiredOn.slice(0, 7))
+      violations.push({ line: i, field: 'personId', message: `the person retired on ${retiredOn}: no contributions for months after the retirement` })
   })
   if (violations.length > 0) return { outcome: 'rule-violation', violations }
 

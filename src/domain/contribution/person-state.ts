@@ -3,6 +3,7 @@ import type { Scheme } from '../schemes.js'
 import { LEGACY_HISTORY_IMPORTED, type LegacyHistoryImportedData } from '../legacy/events.js'
 import { LEGACY_CREDITED_SCHEMES, legacyCoveredPeriods } from '../legacy/decide.js'
 import { CONTRIBUTION_REVERSED, type ContributionReversedData } from '../reversal/events.js'
+import { RETIREMENT_RECORDED, type RetirementRecordedData } from '../retirement/events.js'
 
 /** Who already credited one (period, scheme) of a person. */
 export interface CreditedBy {
@@ -26,10 +27,12 @@ export interface PersonContributionState {
   lines: Map<string, ContributionRecordedData>
   /** The person's legacy history import (at most one), if any. */
   legacy: LegacyHistoryImportedData | undefined
+  /** Date of the person's retirement (YYYY-MM-DD), once recorded: no contributions after its month. */
+  retiredOn: string | undefined
 }
 
 /** The state of a person with no events. */
-export const initialPersonState = (): PersonContributionState => ({ credited: new Map(), lines: new Map(), legacy: undefined })
+export const initialPersonState = (): PersonContributionState => ({ credited: new Map(), lines: new Map(), legacy: undefined, retiredOn: undefined })
 
 /** Key of a (period, scheme) pair in `credited`. */
 export const creditKey = (period: string, scheme: Scheme): string => `${period}|${scheme}`
@@ -60,6 +63,7 @@ export function evolvePerson(state: PersonContributionState, event: { type: stri
       else state.credited.delete(key)
     }
   }
+  if (event.type === RETIREMENT_RECORDED) state.retiredOn = (event.data as RetirementRecordedData).retiredOn
   if (event.type === LEGACY_HISTORY_IMPORTED) {
     // An imported year says how many months, not which: every month it can cover counts as credited
     // (legacy/decide.ts, "Which months an imported year covers"), for the schemes of the record.

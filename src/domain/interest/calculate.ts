@@ -25,8 +25,9 @@ export function monthsEarning(m: AccountMovement, counting: MonthCounting): numb
 /**
  * The record-keeping interest of one person's pension individual account for `year` (Ren She Bu Fa
  * [2017] No.31; crediting rule RULES.md §4): opening balance × rate, plus each credit × rate ×
- * months / 12, minus each debit likewise, rounded half-up to 0.01 once. The opening balance is
- * everything effective before 1 January of `year`, earlier years' interest included.
+ * months / 12, minus each debit likewise, rounded half-up to 0.01 once, and never below 0.00. The
+ * opening balance is everything effective before 1 January of `year`, earlier years' interest
+ * included.
  */
 export function decideInterest(
   personId: string,
@@ -56,7 +57,10 @@ export function decideInterest(
     weighted = weighted.plus(m.amount.times(monthsEarning(m, counting)))
   }
   if (!hasAccount) return { outcome: 'skip', reason: 'no-account' }
-  const amount = roundHalfUpToFen(opening.times(12).plus(weighted).times(rate.fraction).div(12))
+  // Never below zero: a debit dated before a credit of the same year (a pension paid for January from
+  // a December line) would otherwise weigh more than the money it took.
+  const computed = roundHalfUpToFen(opening.times(12).plus(weighted).times(rate.fraction).div(12))
+  const amount = computed.isNegative() ? ZERO : computed
   return {
     outcome: 'credit',
     event: {

@@ -105,7 +105,8 @@ export type StartDecision =
 /**
  * Decides whether an interest run for `year` can start (pure). Interest for a year is posted after
  * the year is over (the rate is published the next June, RULES.md §4); one rate per year (a rerun
- * with another rate is a conflict); one pass at a time in the ledger; years in order, since each
+ * with another rate is a conflict), and a table rate not marked `strong` only when the request
+ * confirms it; one pass at a time in the ledger; years in order, since each
  * year's interest is part of the next year's opening balance.
  */
 export function decideStartRun(cmd: StartInterestRun, state: InterestRunsState, tables: PensionTables): StartDecision {
@@ -113,6 +114,13 @@ export function decideStartRun(cmd: StartInterestRun, state: InterestRunsState, 
   const run = state.years.get(cmd.year)
   const rate = cmd.ratePercent !== undefined ? interestRate(cmd.ratePercent) : run ? interestRate(run.ratePercent) : tables.interestRate(cmd.year)
   if (!rate) return { outcome: 'invalid', pointer: '/rate', detail: `the pension tables have no record-keeping interest rate for ${cmd.year}; give "rate" (percent)` }
+  const confidence = tables.interestRateConfidence(cmd.year)
+  if (cmd.ratePercent === undefined && !run && confidence !== 'strong')
+    return {
+      outcome: 'invalid',
+      pointer: '/rate',
+      detail: `the shipped rate for ${cmd.year} (${rate.percent}%) is marked ${confidence}; a year's rate cannot be changed once credited, so confirm it by giving "rate"`,
+    }
   if (run && !interestRate(run.ratePercent).fraction.eq(rate.fraction))
     return { outcome: 'conflict', detail: `interest for ${cmd.year} was credited at ${run.ratePercent}%; a run for a year keeps its rate` }
   for (const other of state.years.values()) {

@@ -34,11 +34,15 @@ export type PayoutDecision =
  * it pays what is left and the pool pays the rest (the account never goes below zero, Guo Fa [2005]
  * No.38: "when the individual account is exhausted, the pooled fund keeps paying").
  *
+ * Any scheme: the period must not be after the current month (`today`, YYYY-MM-DD, Asia/Shanghai).
+ *
  * Other schemes: `amount` from that scheme's pool of the region of the person's latest contribution
  * to it; medical may take `fromIndividualAccount` (at most the amount and the medical account's
  * balance) from the medical individual account.
  */
-export function decidePayout(cmd: RecordPayout, state: PersonAccountsState): PayoutDecision {
+export function decidePayout(cmd: RecordPayout, state: PersonAccountsState, today: string): PayoutDecision {
+  const currentPeriod = today.slice(0, 7)
+  if (cmd.period > currentPeriod) return { outcome: 'invalid', pointer: '/period', detail: `${cmd.period} is after the current month (${currentPeriod}); benefits are paid for months that have begun` }
   return cmd.scheme === 'pension' ? decidePension(cmd, state) : decideScheme(cmd, state)
 }
 

@@ -68,7 +68,7 @@ export function interestRate(percent: string): InterestRate {
 /** Lookup over validated pension tables. */
 export class PensionTables {
   private readonly divisors = new Map<number, number>()
-  private readonly rates = new Map<number, string>()
+  private readonly rates = new Map<number, { percent: string; confidence: string }>()
   readonly tableVersion: string
   readonly monthCounting: MonthCounting
 
@@ -76,7 +76,7 @@ export class PensionTables {
     this.tableVersion = file.tableVersion
     this.monthCounting = file.interestMonthCounting.value
     for (const d of file.monthsDivisors) this.divisors.set(d.ageYears, d.months)
-    for (const r of file.interestRates) this.rates.set(r.year, r.percent)
+    for (const r of file.interestRates) this.rates.set(r.year, { percent: r.percent, confidence: r.confidence })
   }
 
   /**
@@ -90,8 +90,13 @@ export class PensionTables {
 
   /** The shipped record-keeping interest rate for `year`, or undefined when the table has none. */
   interestRate(year: number): InterestRate | undefined {
-    const percent = this.rates.get(year)
-    return percent === undefined ? undefined : interestRate(percent)
+    const row = this.rates.get(year)
+    return row === undefined ? undefined : interestRate(row.percent)
+  }
+
+  /** The confidence the table gives the rate of `year` (`strong`, `weak` …), if it has one. */
+  interestRateConfidence(year: number): string | undefined {
+    return this.rates.get(year)?.confidence
   }
 
   /** Ages the divisor table covers, ascending. */

@@ -16,6 +16,7 @@ import {
   type PayoutReversedData,
 } from '../reversal/events.js'
 import type { Scheme } from '../schemes.js'
+import { RETIREMENT_RECORDED } from '../retirement/events.js'
 
 /** An event of the person's stream as the fold reads it. */
 export interface PersonEvent {
@@ -40,6 +41,8 @@ export interface PersonAccountsState {
   reversed: Map<bigint, string>
   /** Revision of each payout not reversed: payoutId → revision. */
   payouts: Map<string, bigint>
+  /** Revision of the retirement, once recorded: lines before it are counted in the pension in payment. */
+  retirementRevision: bigint | undefined
   /** Revision of the last event folded (`undefined` for a person without events). */
   revision: bigint | undefined
 }
@@ -51,6 +54,7 @@ export const initialPersonAccounts = (): PersonAccountsState => ({
   lines: new Map(),
   reversed: new Map(),
   payouts: new Map(),
+  retirementRevision: undefined,
   revision: undefined,
 })
 
@@ -63,6 +67,9 @@ export function evolvePersonAccounts(state: PersonAccountsState, event: PersonEv
   evolvePension(state.pension, event)
   state.revision = event.revision
   switch (event.type) {
+    case RETIREMENT_RECORDED:
+      state.retirementRevision = event.revision
+      break
     case CONTRIBUTION_RECORDED: {
       const d = event.data as ContributionRecordedData
       state.lines.set(event.revision, d)

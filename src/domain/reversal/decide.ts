@@ -38,7 +38,8 @@ export const REVERSIBLE_TYPES: readonly string[] = [CONTRIBUTION_RECORDED, PAYOU
  * line or a payout on a person's stream; the original stays in the log.
  *
  * Refused: no such event, or one of another type (a reversal is never reversed) → invalid; an event
- * reversed already → already-reversed; a line voided already, a line whose pension month a transfer
+ * reversed already → already-reversed; a line voided already, a pension line counted in a recorded
+ * retirement, a line whose pension month a transfer
  * has moved to another region, or a line whose individual-account parts the account no longer holds
  * (paid out) → conflict.
  */
@@ -59,6 +60,11 @@ export function decideReversal(cmd: ReverseEvent, target: TargetEvent | undefine
   const line = target.data as ContributionRecordedData
   if (!state.lines.has(revision)) return { outcome: 'conflict', detail: `the line was voided already (${CONTRIBUTION_LINE_VOIDED})` }
   const pension = line.schemes.find((s) => s.scheme === 'pension')
+  if (pension && state.retirementRevision !== undefined && revision < state.retirementRevision)
+    return {
+      outcome: 'conflict',
+      detail: `the line is counted in the pension in payment (retired on ${state.pension.retirement?.retiredOn}); reversing it would change the pension, which the ledger does not recompute`,
+    }
   if (pension && state.pension.regions.get(line.region)?.transferred.has(line.period))
     return { outcome: 'conflict', detail: `the pension month ${line.period} was moved out of region ${line.region} by a transfer; it can no longer be reversed there` }
   for (const [scheme, balance] of [
