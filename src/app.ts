@@ -90,7 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       knownRegions: new Set(deps.policies.regions()),
     }),
   )
-  await app.register(retirementRoutes(new RetirementHandler(deps.store, deps.pensionTables)))
+  await app.register(retirementRoutes(new RetirementHandler(deps.store, deps.pensionTables, deps.clock)))
   await app.register(payoutRoutes(new PayoutHandler(deps.store, deps.clock)))
   await app.register(reversalRoutes(new ReversalHandler(deps.store)))
   const runner = deps.interestRunner ?? createInterestRunner(deps)

@@ -32,9 +32,14 @@ export const reversalRoutes =
     app.post('/v1/reversals', { schema: { body: ReversalBody } }, async (request, reply) => {
       const b = request.body
       const stream = b.eventRef.stream
-      if (!stream.startsWith(PERSON_STREAM_PREFIX) || !validateCitizenId(stream.slice(PERSON_STREAM_PREFIX.length)).ok)
+      if (!stream.startsWith(PERSON_STREAM_PREFIX))
         throw new HttpProblem(422, 'reversal-rule', 'Reversal breaks a rule', `only events of a person's stream (person-{personId}) can be reversed, not ${stream}`, {
           errors: [{ pointer: '/eventRef/stream', message: 'not a person stream' }],
+        })
+      const id = validateCitizenId(stream.slice(PERSON_STREAM_PREFIX.length))
+      if (!id.ok)
+        throw new HttpProblem(400, 'validation', 'Malformed request', `eventRef.stream: not a valid citizen identity number: ${id.reason}`, {
+          errors: [{ pointer: '/eventRef/stream', message: `not a valid citizen identity number: ${id.reason}` }],
         })
       // "007" and "7" name the same revision: the canonical form is what the idempotency hash sees.
       const eventRef = { stream, revision: BigInt(b.eventRef.revision).toString() }

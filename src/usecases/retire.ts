@@ -4,6 +4,7 @@ import { evolvePersonAccounts, initialPersonAccounts } from '../domain/person/pe
 import type { PensionTables } from '../domain/pension/pension-tables.js'
 import { decideRetirement, type RecordRetirement, type RetirementDecision } from '../domain/retirement/decide.js'
 import { RETIREMENT_RECORDED, type RetirementRecordedData } from '../domain/retirement/events.js'
+import { shanghaiDate } from '../domain/working-days.js'
 import { KeyedLock } from './keyed-lock.js'
 import { foldStream } from './fold-stream.js'
 import { MAX_APPEND_ATTEMPTS } from './record-submission.js'
@@ -16,9 +17,11 @@ export type RetirementResult =
 export class RetirementHandler {
   private readonly lock = new KeyedLock()
 
+  /** @param clock the current instant; today is its Asia/Shanghai date. */
   constructor(
     private readonly store: EventStore,
     private readonly tables: PensionTables,
+    private readonly clock: () => Date = () => new Date(),
   ) {}
 
   /**
@@ -33,7 +36,7 @@ export class RetirementHandler {
           if (e.type === RETIREMENT_RECORDED) retiredAt = e.position
           return evolvePersonAccounts(s, e)
         })
-        const decision = decideRetirement(cmd, state, this.tables)
+        const decision = decideRetirement(cmd, state, this.tables, shanghaiDate(this.clock()))
         if (decision.outcome === 'already-recorded') return { kind: 'already-recorded', position: retiredAt, retirement: decision.recorded }
         if (decision.outcome !== 'record') return { kind: 'refused', decision }
         try {

@@ -252,7 +252,10 @@ t.test("the rate defaults to the table's", async (t) => {
   const same = decideStartRun(start(2024, '2.62'), runs([]), tables)
   t.match(same, { outcome: 'start', event: { data: { ratePercent: '2.62', rateSource: 'table' } } }, 'the table rate given explicitly')
   const other = decideStartRun(start(2024, '3.00'), runs([]), tables)
-  t.match(other, { outcome: 'start', event: { data: { ratePercent: '3.00', rateSource: 'request' } } }, 'another rate given for the first run')
+  t.match(other, { outcome: 'invalid', pointer: '/rate', detail: /2\.62%/ }, 'another rate than the strong published one is refused')
+  t.match(decideStartRun(start(2024, '2.620'), runs([]), tables), { outcome: 'start', event: { data: { ratePercent: '2.62', rateSource: 'table' } } }, '2.620 is the published 2.62, recorded as the table writes it')
+  t.match(decideStartRun(start(2015, '0.04'), runs([]), tables), { outcome: 'invalid', pointer: '/rate', detail: /not a fraction/ }, '0.04% is below the plausible 0.5%')
+  t.match(decideStartRun(start(2015, '25'), runs([]), tables), { outcome: 'invalid', pointer: '/rate' }, '25% is above the plausible 20%')
 })
 
 t.test('a year the table has no rate for needs one', async (t) => {

@@ -13,6 +13,8 @@ import { citizenId, fold, personEvents, wholeYears, type Ev } from '../helpers/p
 const tables = loadPensionTables()
 /** Born 1965-03-15: 60 years 0 months on 2025-03-15, the default day of retirement. */
 const P = citizenId('19650315')
+/** The day retirements are decided: every retirement in these tests has happened by then. */
+const TODAY = '2040-12-31'
 const SH = '310000'
 const BJ = '110000'
 
@@ -45,7 +47,7 @@ const base180 = (balance = '100000.00', personId = P): Ev[] => [personEvents(per
 // ---------------------------------------------------------------------------------------------
 
 t.test('age 60: balance / 139, plus the pooled part', async (t) => {
-  const d = decideRetirement(retire(), fold(base180()), tables)
+  const d = decideRetirement(retire(), fold(base180()), tables, TODAY)
   if (d.outcome !== 'record') throw new Error(`expected record, got ${JSON.stringify(d)}`)
   t.equal(d.event.type, 'RetirementRecorded')
   t.equal(d.event.data.monthsDivisor, 139, 'divisor at 60 (POLICY-FACTS.md)')
@@ -64,7 +66,7 @@ t.test('age 60: balance / 139, plus the pooled part', async (t) => {
 t.test('age 55: balance / 170', async (t) => {
   // born 1969-11-15: on 2025-03-15, (2025 − 1969) × 12 + (3 − 11) = 672 − 8 = 664 months = 55 years 4 months
   const person = citizenId('19691115')
-  const d = decideRetirement(retire({ personId: person, ageYears: 55, ageMonths: 4, pooledMonthlyAmount: '2500.00' }), fold(base180('100000.00', person)), tables)
+  const d = decideRetirement(retire({ personId: person, ageYears: 55, ageMonths: 4, pooledMonthlyAmount: '2500.00' }), fold(base180('100000.00', person)), tables, TODAY)
   if (d.outcome !== 'record') throw new Error(`expected record, got ${JSON.stringify(d)}`)
   t.equal(d.event.data.monthsDivisor, 170)
   // 170 × 588 = 99960; 100000 − 99960 = 40; 40 / 170 = 0.235294… → 588.2352… → 588.24 (third place 5: up)
@@ -76,7 +78,7 @@ t.test('age 55: balance / 170', async (t) => {
 t.test('age 50: balance / 195', async (t) => {
   // born 1975-03-15: 50 years 0 months on 2025-03-15
   const person = citizenId('19750315')
-  const d = decideRetirement(retire({ personId: person, ageYears: 50, pooledMonthlyAmount: '2000.00' }), fold(base180('100000.00', person)), tables)
+  const d = decideRetirement(retire({ personId: person, ageYears: 50, pooledMonthlyAmount: '2000.00' }), fold(base180('100000.00', person)), tables, TODAY)
   if (d.outcome !== 'record') throw new Error(`expected record, got ${JSON.stringify(d)}`)
   t.equal(d.event.data.monthsDivisor, 195)
   // 195 × 512 = 99840; 100000 − 99840 = 160; 160 / 195 = 0.820512… → 512.8205… → 512.82
@@ -89,7 +91,7 @@ t.test('an exact half fen rounds up (half-up, not half-even)', async (t) => {
   // age 70: divisor 56; 56 × 100.005 = 5600.28, so 5600.28 / 56 = 100.005 exactly → half-up 100.01
   // (half-even would give 100.00); born 1955-03-15: 70 years 0 months on 2025-03-15
   const person = citizenId('19550315')
-  const d = decideRetirement(retire({ personId: person, ageYears: 70, pooledMonthlyAmount: '1000.00' }), fold(base180('5600.28', person)), tables)
+  const d = decideRetirement(retire({ personId: person, ageYears: 70, pooledMonthlyAmount: '1000.00' }), fold(base180('5600.28', person)), tables, TODAY)
   if (d.outcome !== 'record') throw new Error(`expected record, got ${JSON.stringify(d)}`)
   t.equal(d.event.data.monthsDivisor, 56)
   t.equal(d.event.data.individualAccountMonthly, '100.01')
@@ -102,7 +104,7 @@ t.test('imported and recorded months add up; the balance is legacy + contributio
   const events = [legacy('2024-12-31', '95000.00', wholeYears(2024, 14, SH)), ...months(2025, 1, 12).map((p) => line(p)), interestCredited(2025, '123.45', '1.50')]
   const state = fold(events)
   // born 1965-03-15: 2025-12-15 is 60 years 9 months, 2026-01-15 not reached on the 10th → 60 years 9 months
-  const d = decideRetirement(retire({ retiredOn: '2026-01-10', ageMonths: 9 }), state, tables)
+  const d = decideRetirement(retire({ retiredOn: '2026-01-10', ageMonths: 9 }), state, tables, TODAY)
   if (d.outcome !== 'record') throw new Error(`expected record, got ${JSON.stringify(d)}`)
   t.equal(d.event.data.monthsContributed, 180, '168 + 12')
   // 95000.00 + 12 × 800.00 (= 9600.00) + 123.45 = 104723.45
@@ -120,7 +122,7 @@ t.test('imported and recorded months add up; the balance is legacy + contributio
 t.test('179 months is one short of 15 years; exactly 180 is enough', async (t) => {
   // 14 × 12 + 11 = 179
   const short = fold([legacy('2024-12-31', '100000.00', [...wholeYears(2023, 14, SH), [2024, SH, 11]])])
-  const d = decideRetirement(retire(), short, tables)
+  const d = decideRetirement(retire(), short, tables, TODAY)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') {
     t.equal(d.violations.length, 1, 'only the months are wrong')
@@ -128,16 +130,16 @@ t.test('179 months is one short of 15 years; exactly 180 is enough', async (t) =
     t.match(d.violations[0]?.message, /179/)
     t.match(d.violations[0]?.message, /180/)
   }
-  t.equal(decideRetirement(retire(), fold(base180()), tables).outcome, 'record', '180 months: enough')
+  t.equal(decideRetirement(retire(), fold(base180()), tables, TODAY).outcome, 'record', '180 months: enough')
 })
 
 t.test('a reversed month no longer counts towards the minimum', async (t) => {
   // 168 imported + 12 recorded = 180; reversing 2025-05 leaves 179
   // (on 2026-01-10 the person born 1965-03-15 is 60 years 9 months old, as above)
   const events = [legacy('2024-12-31', '95000.00', wholeYears(2024, 14, SH)), ...months(2025, 1, 12).map((p) => line(p))]
-  t.equal(decideRetirement(retire({ retiredOn: '2026-01-10', ageMonths: 9 }), fold(events), tables).outcome, 'record', '180 before the reversal')
+  t.equal(decideRetirement(retire({ retiredOn: '2026-01-10', ageMonths: 9 }), fold(events), tables, TODAY).outcome, 'record', '180 before the reversal')
   const reversed = contributionReversed(lineData('2025-05', SH), 5)
-  const d = decideRetirement(retire({ retiredOn: '2026-01-10', ageMonths: 9 }), fold([...events, reversed]), tables)
+  const d = decideRetirement(retire({ retiredOn: '2026-01-10', ageMonths: 9 }), fold([...events, reversed]), tables, TODAY)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') t.same(d.violations.map((v) => v.pointer), ['/personId'])
 })
@@ -147,7 +149,7 @@ t.test('from 2030 the minimum rises: 180 months are not enough in 2030, 186 are'
   // born 1965-03-15: on 2030-07-01, (2030 − 1965) × 12 + (7 − 3) − 1 (the 1st is before the 15th) = 783 months = 65 years 3 months
   const at2030 = { retiredOn: '2030-07-01', ageYears: 65, ageMonths: 3 }
   const only180 = [legacy('2029-12-31', '100000.00', wholeYears(2029, 15, SH))]
-  const d = decideRetirement(retire(at2030), fold(only180), tables)
+  const d = decideRetirement(retire(at2030), fold(only180), tables, TODAY)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') {
     t.same(d.violations.map((v) => v.pointer), ['/personId'])
@@ -155,24 +157,24 @@ t.test('from 2030 the minimum rises: 180 months are not enough in 2030, 186 are'
   }
   // + 6 recorded months 2030-01..2030-06 = 186
   const with186 = [...only180, ...months(2030, 1, 6).map((p) => line(p))]
-  const ok = decideRetirement(retire(at2030), fold(with186), tables)
+  const ok = decideRetirement(retire(at2030), fold(with186), tables, TODAY)
   t.equal(ok.outcome, 'record')
   if (ok.outcome === 'record') t.equal(ok.event.data.monthsContributed, 186)
 })
 
 t.test('an open transfer blocks retirement until it is closed', async (t) => {
   const events = [...base180(), transferOpened('T1', SH, BJ)]
-  const d = decideRetirement(retire(), fold(events), tables)
+  const d = decideRetirement(retire(), fold(events), tables, TODAY)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') {
     t.same(d.violations.map((v) => v.pointer), ['/personId'])
     t.match(d.violations[0]?.message, /T1/)
   }
-  t.equal(decideRetirement(retire(), fold([...events, transferClosed('T1', 'cancelled')]), tables).outcome, 'record', 'closed: no longer blocks')
+  t.equal(decideRetirement(retire(), fold([...events, transferClosed('T1', 'cancelled')]), tables, TODAY).outcome, 'record', 'closed: no longer blocks')
 })
 
 t.test('the pension is paid where the account is held', async (t) => {
-  const d = decideRetirement(retire({ region: BJ }), fold(base180()), tables)
+  const d = decideRetirement(retire({ region: BJ }), fold(base180()), tables, TODAY)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') t.same(d.violations.map((v) => v.pointer), ['/region'])
 
@@ -182,10 +184,10 @@ t.test('the pension is paid where the account is held', async (t) => {
     individualAccount: '100000.00', pooledFund: '86400.00', months: 180, baseTotal: '720000.00', periods: [], legacyYears: true,
   })
   const moved = fold([...base180(), transferOpened('T1', SH, BJ), sent, transferClosed('T1', 'completed')])
-  const inShanghai = decideRetirement(retire({ region: SH }), moved, tables)
+  const inShanghai = decideRetirement(retire({ region: SH }), moved, tables, TODAY)
   t.equal(inShanghai.outcome, 'invalid')
   if (inShanghai.outcome === 'invalid') t.same(inShanghai.violations.map((v) => v.pointer), ['/region'])
-  const inBeijing = decideRetirement(retire({ region: BJ }), moved, tables)
+  const inBeijing = decideRetirement(retire({ region: BJ }), moved, tables, TODAY)
   t.equal(inBeijing.outcome, 'record')
   if (inBeijing.outcome === 'record') {
     t.equal(inBeijing.event.data.monthsContributed, 180, 'transferred months count')
@@ -197,7 +199,7 @@ t.test('an age the divisor table lacks', async (t) => {
   // born 1986-03-15: 39 years 0 months on 2025-03-15; born 1954-03-15: 71 years 0 months
   for (const [ageYears, birth] of [[39, '19860315'], [71, '19540315']] as const) {
     const person = citizenId(birth)
-    const d = decideRetirement(retire({ personId: person, ageYears }), fold(base180('100000.00', person)), tables)
+    const d = decideRetirement(retire({ personId: person, ageYears }), fold(base180('100000.00', person)), tables, TODAY)
     t.equal(d.outcome, 'invalid', `age ${ageYears}`)
     if (d.outcome === 'invalid') {
       t.same(d.violations.map((v) => v.pointer), ['/ageYears'])
@@ -207,35 +209,35 @@ t.test('an age the divisor table lacks', async (t) => {
   // several faults are reported together: 179 months and age 39
   const young = citizenId('19860315')
   const short = personEvents(young, { region: SH }).legacy('2024-12-31', '1.00', [...wholeYears(2023, 14, SH), [2024, SH, 11]])
-  const d = decideRetirement(retire({ personId: young, ageYears: 39 }), fold([short]), tables)
+  const d = decideRetirement(retire({ personId: young, ageYears: 39 }), fold([short]), tables, TODAY)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') t.same(d.violations.map((v) => v.pointer).sort(), ['/ageYears', '/personId'])
 })
 
 t.test('retired already: the same facts answer with the record, other facts conflict', async (t) => {
   const events = base180()
-  const first = decideRetirement(retire(), fold(events), tables)
+  const first = decideRetirement(retire(), fold(events), tables, TODAY)
   if (first.outcome !== 'record') throw new Error(first.outcome)
   const retired = fold([...events, first.event])
   t.equal(retired.pension.retirement?.individualAccountMonthly, '719.42')
 
-  const again = decideRetirement(retire(), retired, tables)
+  const again = decideRetirement(retire(), retired, tables, TODAY)
   t.equal(again.outcome, 'already-recorded')
   if (again.outcome === 'already-recorded') t.same(again.recorded, first.event.data)
 
-  const other = decideRetirement(retire({ retiredOn: '2025-04-01', pooledMonthlyAmount: '3100.00' }), retired, tables)
+  const other = decideRetirement(retire({ retiredOn: '2025-04-01', pooledMonthlyAmount: '3100.00' }), retired, tables, TODAY)
   t.equal(other.outcome, 'conflict')
   if (other.outcome === 'conflict') {
     t.same([...other.differences].sort(), ['pooledMonthlyAmount', 'retiredOn'])
     t.same(other.recorded, first.event.data)
   }
-  const otherRegion = decideRetirement(retire({ region: BJ, ageYears: 61 }), retired, tables)
+  const otherRegion = decideRetirement(retire({ region: BJ, ageYears: 61 }), retired, tables, TODAY)
   t.equal(otherRegion.outcome, 'conflict')
   if (otherRegion.outcome === 'conflict') t.same([...otherRegion.differences].sort(), ['ageYears', 'region'])
 
   // ageMonths left out of the repeat: the rest is the same, so it answers with the record
   const { ageMonths: _omitted, ...withoutMonths } = retire()
-  const repeat = decideRetirement(withoutMonths, retired, tables)
+  const repeat = decideRetirement(withoutMonths, retired, tables, TODAY)
   t.equal(repeat.outcome, 'already-recorded', 'an omitted ageMonths is no difference')
 })
 
@@ -259,7 +261,7 @@ t.test('ageAt: completed years and the completed months beyond them', async (t) 
 t.test('an age that disagrees with the birth date of the identity number is refused', async (t) => {
   const state = fold(augBase())
   // 60 years claimed the day before the 60th birthday
-  const years = decideRetirement(retireAug({ ageYears: 60, ageMonths: 0 }), state, tables)
+  const years = decideRetirement(retireAug({ ageYears: 60, ageMonths: 0 }), state, tables, TODAY)
   t.equal(years.outcome, 'invalid')
   if (years.outcome === 'invalid') {
     t.same(years.violations.map((v) => v.pointer), ['/ageYears'], 'only the age is wrong')
@@ -267,14 +269,14 @@ t.test('an age that disagrees with the birth date of the identity number is refu
     t.match(years.violations[0]?.message, /59 years and 11 months/)
   }
   // the years right, the months wrong
-  const monthsWrong = decideRetirement(retireAug({ ageYears: 59, ageMonths: 0 }), state, tables)
+  const monthsWrong = decideRetirement(retireAug({ ageYears: 59, ageMonths: 0 }), state, tables, TODAY)
   t.equal(monthsWrong.outcome, 'invalid')
   if (monthsWrong.outcome === 'invalid') {
     t.same(monthsWrong.violations.map((v) => v.pointer), ['/ageMonths'])
     t.match(monthsWrong.violations[0]?.message, /59 years and 11 months/)
   }
   // both right: recorded with the divisor of 59
-  const ok = decideRetirement(retireAug({ ageYears: 59, ageMonths: 11 }), state, tables)
+  const ok = decideRetirement(retireAug({ ageYears: 59, ageMonths: 11 }), state, tables, TODAY)
   if (ok.outcome !== 'record') throw new Error(`expected record, got ${JSON.stringify(ok)}`)
   t.match(ok.event.data, { ageYears: 59, ageMonths: 11, monthsDivisor: 145 }, 'divisor at 59 (pension tables)')
   // 145 × 689 = 99905; 100000 − 99905 = 95; 95 / 145 = 0.655172… → 689.6551… → 689.66 (third place 5: up)
@@ -282,7 +284,7 @@ t.test('an age that disagrees with the birth date of the identity number is refu
   // 689.66 + 3000.00 = 3689.66
   t.equal(ok.event.data.monthlyPension, '3689.66')
   // a day later the same person is 60 years 0 months: divisor 139, 100000.00 / 139 → 719.42 (as above)
-  const birthday = decideRetirement(retireAug({ retiredOn: '2024-08-16', ageYears: 60, ageMonths: 0 }), state, tables)
+  const birthday = decideRetirement(retireAug({ retiredOn: '2024-08-16', ageYears: 60, ageMonths: 0 }), state, tables, TODAY)
   if (birthday.outcome !== 'record') throw new Error(`expected record, got ${JSON.stringify(birthday)}`)
   t.match(birthday.event.data, { ageYears: 60, ageMonths: 0, monthsDivisor: 139, individualAccountMonthly: '719.42' })
 })
@@ -290,14 +292,14 @@ t.test('an age that disagrees with the birth date of the identity number is refu
 t.test('ageMonths left out: the months the birth date gives are recorded', async (t) => {
   const state = fold(augBase())
   const { ageMonths: _omitted, ...cmd } = retireAug({ ageYears: 59 })
-  const d = decideRetirement(cmd, state, tables)
+  const d = decideRetirement(cmd, state, tables, TODAY)
   if (d.outcome !== 'record') throw new Error(`expected record, got ${JSON.stringify(d)}`)
   t.equal(d.event.data.ageYears, 59)
   t.equal(d.event.data.ageMonths, 11, '719 months − 59 × 12 = 11')
   t.equal(d.event.data.monthsDivisor, 145)
   // the years are still checked without the months
   const { ageMonths: _none, ...wrongYears } = retireAug({ ageYears: 60 })
-  const wrong = decideRetirement(wrongYears, state, tables)
+  const wrong = decideRetirement(wrongYears, state, tables, TODAY)
   t.equal(wrong.outcome, 'invalid')
   if (wrong.outcome === 'invalid') t.same(wrong.violations.map((v) => v.pointer), ['/ageYears'])
 })
@@ -309,24 +311,24 @@ t.test('ageMonths left out: the months the birth date gives are recorded', async
 t.test('a pension month recorded after the month of retirement is refused; the month itself is not', async (t) => {
   // revisions: 0 legacy (180 months), 1 March 2025, 2 April 2025; retiring 2025-03-15
   const withMarch = [...base180(), line('2025-03')]
-  const march = decideRetirement(retire(), fold(withMarch), tables)
+  const march = decideRetirement(retire(), fold(withMarch), tables, TODAY)
   t.equal(march.outcome, 'record', 'March 2025 is the month of retirement')
   if (march.outcome === 'record') t.equal(march.event.data.monthsContributed, 181, '180 + 1')
 
   const withApril = [...withMarch, line('2025-04')]
-  const d = decideRetirement(retire(), fold(withApril), tables)
+  const d = decideRetirement(retire(), fold(withApril), tables, TODAY)
   t.equal(d.outcome, 'invalid')
   if (d.outcome === 'invalid') {
     t.same(d.violations.map((v) => v.pointer), ['/retiredOn'], 'only the April month is wrong')
     t.match(d.violations[0]?.message, /2025-04/)
   }
   // a month recorded after the retirement month anywhere counts, not only in the region retired in
-  const inBeijing = decideRetirement(retire(), fold([...withMarch, line('2025-05', BJ)]), tables)
+  const inBeijing = decideRetirement(retire(), fold([...withMarch, line('2025-05', BJ)]), tables, TODAY)
   t.equal(inBeijing.outcome, 'invalid')
   if (inBeijing.outcome === 'invalid') t.same(inBeijing.violations.map((v) => v.pointer), ['/retiredOn'])
 
   // the April line reversed: no longer a pension month, no longer in the way
-  const reversed = decideRetirement(retire(), fold([...withApril, contributionReversed(lineData('2025-04', SH), 2)]), tables)
+  const reversed = decideRetirement(retire(), fold([...withApril, contributionReversed(lineData('2025-04', SH), 2)]), tables, TODAY)
   t.equal(reversed.outcome, 'record')
 })
 

@@ -63,6 +63,8 @@ t.test('retirement fixes the pension; payouts pay it; reversals undo a payout an
   const elsewhere = await post(ledger, `/v1/persons/${P}/retirement`, { region: '110000', retiredOn: '2024-08-15', ageYears: 60, pooledMonthlyAmount: '3000.00' })
   t.match(problem(t, elsewhere, 422, 'region not holding the account'), { errors: [{ pointer: '/region' }] })
 
+  const future = await post(ledger, `/v1/persons/${P}/retirement`, { region: SH, retiredOn: '2099-08-15', ageYears: 135, pooledMonthlyAmount: '3000.00' })
+  t.match(problem(t, future, 422, 'a retirement date not yet reached'), { errors: [{ pointer: '/retiredOn' }] })
   const body = { region: SH, retiredOn: '2024-08-15', ageYears: 60, pooledMonthlyAmount: '3000' }
   const retired = await post(ledger, `/v1/persons/${P}/retirement`, body)
   t.equal(retired.statusCode, 201)
@@ -119,6 +121,8 @@ t.test('retirement fixes the pension; payouts pay it; reversals undo a payout an
   problem(t, await post(ledger, '/v1/reversals', { reversalId: 'REV-3', eventRef: { stream: `person-${P}`, revision: reversalRevision }, reason: 'undo the undo' }), 422, 'a reversal cannot be reversed')
   problem(t, await post(ledger, '/v1/reversals', { reversalId: 'REV-4', eventRef: { stream: `person-${P}`, revision: '999' }, reason: 'x' }), 422, 'no event at that revision')
   problem(t, await post(ledger, '/v1/reversals', { reversalId: 'REV-5', eventRef: { stream: 'transfer-T-1', revision: '0' }, reason: 'x' }), 422, 'not a person stream')
+  const typo = `person-${P.slice(0, 17)}${P.endsWith('0') ? '1' : '0'}`
+  t.match(problem(t, await post(ledger, '/v1/reversals', { reversalId: 'REV-6', eventRef: { stream: typo, revision: '0' }, reason: 'x' }), 400, 'a mistyped identity number'), { detail: /check/ })
 
   b = await balances(ledger, P, json(reversed).position)
   // Back to 100680.00, nothing paid out; the period may be paid again.
@@ -274,6 +278,8 @@ t.test('the yearly interest run: contributions in March and November, a payout i
   problem(t, await post(ledger, '/v1/interest-runs', { year: 2014 }), 422, 'no shipped rate for 2014 and none given')
   t.equal((await get(ledger, '/v1/interest-runs/2024')).statusCode, 404)
 
+  t.match(problem(t, await post(ledger, '/v1/interest-runs', { year: 2024, rate: '0.0262' }), 422, 'a fraction given as the rate'), { errors: [{ pointer: '/rate' }], detail: /not a fraction/ })
+  t.match(problem(t, await post(ledger, '/v1/interest-runs', { year: 2024, rate: '3.00' }), 422, 'a rate other than the published one'), { detail: /2\.62%/ })
   const started = await post(ledger, '/v1/interest-runs', { year: 2024 })
   t.equal(started.statusCode, 202)
   t.equal(started.headers['location'], '/v1/interest-runs/2024')

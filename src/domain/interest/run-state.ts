@@ -35,6 +35,11 @@ export interface YearRun {
   passes: PassProgress[]
 }
 
+/** Rates outside these bounds (percent a year) are refused as mistakes: the record-keeping rates
+ * published since 1992 lie between about 1.5% and 8.31%; a fraction such as 0.0262 falls below. */
+export const MIN_PLAUSIBLE_RATE_PERCENT = 0.5
+export const MAX_PLAUSIBLE_RATE_PERCENT = 20
+
 /** A fold over the `interest-runs` stream. */
 export interface InterestRunsState {
   years: Map<number, YearRun>
@@ -105,8 +110,9 @@ export type StartDecision =
 /**
  * Decides whether an interest run for `year` can start (pure). Interest for a year is posted after
  * the year is over (the rate is published the next June, RULES.md §4); one rate per year (a rerun
- * with another rate is a conflict), and a table rate not marked `strong` only when the request
- * confirms it; one pass at a time in the ledger; years in order, since each
+ * with another rate is a conflict), a table rate not marked `strong` only when the request
+ * confirms it, a requested rate never against a `strong` table rate nor outside the plausible
+ * bounds; one pass at a time in the ledger; years in order, since each
  * year's interest is part of the next year's opening balance.
  */
 export function decideStartRun(cmd: StartInterestRun, state: InterestRunsState, tables: PensionTables): StartDecision {
@@ -115,6 +121,21 @@ export function decideStartRun(cmd: StartInterestRun, state: InterestRunsState, 
   const rate = cmd.ratePercent !== undefined ? interestRate(cmd.ratePercent) : run ? interestRate(run.ratePercent) : tables.interestRate(cmd.year)
   if (!rate) return { outcome: 'invalid', pointer: '/rate', detail: `the pension tables have no record-keeping interest rate for ${cmd.year}; give "rate" (percent)` }
   const confidence = tables.interestRateConfidence(cmd.year)
+  const shipped = tables.interestRate(cmd.year)
+  if (cmd.ratePercent !== undefined && !run) {
+    if (rate.fraction.lt(MIN_PLAUSIBLE_RATE_PERCENT / 100) || rate.fraction.gt(MAX_PLAUSIBLE_RATE_PERCENT / 100))
+      return {
+        outcome: 'invalid',
+        pointer: '/rate',
+        detail: `${rate.percent}% is outside ${MIN_PLAUSIBLE_RATE_PERCENT}%..${MAX_PLAUSIBLE_RATE_PERCENT}%: "rate" is a percent ("2.62" for 2.62%), not a fraction`,
+      }
+    if (shipped && confidence === 'strong' && !shipped.fraction.eq(rate.fraction))
+      return {
+        outcome: 'invalid',
+        pointer: '/rate',
+        detail: `the published rate for ${cmd.year} is ${shipped.percent}% (pension tables, strong); leave "rate" out or give that rate`,
+      }
+  }
   if (cmd.ratePercent === undefined && !run && confidence !== 'strong')
     return {
       outcome: 'invalid',
@@ -137,7 +158,7 @@ export function decideStartRun(cmd: StartInterestRun, state: InterestRunsState, 
       data: {
         year: cmd.year,
         pass: (run?.passes.length ?? 0) + 1,
-        ratePercent: run?.ratePercent ?? rate.percent,
+        ratePercent: run?.ratePercent ?? (shipped?.fraction.eq(rate.fraction) ? shipped.percent : rate.percent),
         rateSource: run?.rateSource ?? (fromRequest ? 'request' : 'table'),
         monthCounting: run?.monthCounting ?? tables.monthCounting,
         pensionTablesVersion: run?.pensionTablesVersion ?? tables.tableVersion,

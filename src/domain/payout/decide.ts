@@ -65,7 +65,11 @@ function decidePension(cmd: RecordPayout, state: PersonAccountsState): PayoutDec
 function decideScheme(cmd: RecordPayout, state: PersonAccountsState): PayoutDecision {
   const region = latestRegion(state, cmd.scheme)
   if (region === undefined)
-    return { outcome: 'invalid', pointer: '/scheme', detail: `the person has no ${cmd.scheme} contributions: no pool to pay from` }
+    return {
+      outcome: 'invalid',
+      pointer: '/scheme',
+      detail: `the person has no ${cmd.scheme} contributions: no pool to pay from${cmd.scheme === 'maternity' ? ' (where maternity insurance is part of medical, as in Beijing and Shanghai, pay it as scheme "medical")' : ''}`,
+    }
   const amount = yuan(cmd.amount ?? '0.00')
   const fromAccount = yuan(cmd.fromIndividualAccount ?? '0.00')
   if (fromAccount.gt(amount))

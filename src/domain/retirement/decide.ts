@@ -68,12 +68,12 @@ export type RetirementDecision =
  * the pension individual account balance now divided by the months divisor for the age at
  * retirement (completed years), rounded half-up to 0.01.
  *
- * Refused (invalid): an age that disagrees with the identity number's birth date; pension months
+ * Refused (invalid): a retirement date after `today` (YYYY-MM-DD, Asia/Shanghai); an age that disagrees with the identity number's birth date; pension months
  * recorded after the month of retirement; an open transfer; a region other than the one holding the account (the pension
  * is paid where the account is held: transfer it first); fewer months than `minimumPensionMonths`;
  * an age the divisor table lacks.
  */
-export function decideRetirement(cmd: RecordRetirement, state: PersonAccountsState, tables: PensionTables): RetirementDecision {
+export function decideRetirement(cmd: RecordRetirement, state: PersonAccountsState, tables: PensionTables, today: string): RetirementDecision {
   const recorded = state.pension.retirement
   if (recorded) {
     const differences = (['region', 'retiredOn', 'ageYears', 'ageMonths', 'pooledMonthlyAmount'] as const).filter(
@@ -82,6 +82,8 @@ export function decideRetirement(cmd: RecordRetirement, state: PersonAccountsSta
     return differences.length === 0 ? { outcome: 'already-recorded', recorded } : { outcome: 'conflict', recorded, differences }
   }
   const violations: Violation[] = []
+  if (cmd.retiredOn > today)
+    violations.push({ pointer: '/retiredOn', message: `${cmd.retiredOn} is after today (${today}): a retirement is recorded once it has happened, and cannot be changed afterwards` })
   const age = ageAt(cmd.personId.slice(6, 14), cmd.retiredOn)
   if (age.years !== cmd.ageYears || (cmd.ageMonths !== undefined && age.months !== cmd.ageMonths))
     violations.push({

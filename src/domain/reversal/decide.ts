@@ -51,7 +51,7 @@ export function decideReversal(cmd: ReverseEvent, target: TargetEvent | undefine
   if (target.type === CONTRIBUTION_REVERSED || target.type === PAYOUT_REVERSED)
     return { outcome: 'invalid', pointer: '/eventRef', detail: `${target.type} is a reversal; a reversal cannot be reversed` }
   if (!REVERSIBLE_TYPES.includes(target.type))
-    return { outcome: 'invalid', pointer: '/eventRef', detail: `a ${target.type} event cannot be reversed; only ${REVERSIBLE_TYPES.join(' and ')}` }
+    return { outcome: 'invalid', pointer: '/eventRef', detail: `an event of type ${target.type} cannot be reversed; only ${REVERSIBLE_TYPES.join(' and ')}` }
   const common = { reversalId: cmd.reversalId, reason: cmd.reason, eventRef: cmd.eventRef, reversedEventId: target.id }
   if (target.type === PAYOUT_RECORDED) {
     const payout = target.data as PayoutRecordedData
