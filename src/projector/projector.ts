@@ -1,7 +1,8 @@
 import { setImmediate, setTimeout as delay } from 'node:timers/promises'
 import type { EventStore, RecordedEvent } from '../eventstore/port.js'
 import type { DocumentProjection } from '../../projections/projection.js'
-import type { DocumentChanges, ReadModelStore } from './read-model-store.js'
+import type { ReadModelStore } from './read-model-store.js'
+import { foldBatch } from './fold-batch.js'
 
 /** Minimal logger shape (pino's). */
 export interface ProjectorLogger {
@@ -172,17 +173,7 @@ export class Projector {
     const fresh = events.filter((e) => this.current === null || e.position > this.current)
     const last = fresh.at(-1)
     if (!last) return
-    const changes: DocumentChanges = new Map()
-    for (const event of fresh) {
-      for (const projection of this.options.projections) {
-        for (const key of projection.keysOf(event)) {
-          let docs = changes.get(projection.name)
-          if (!docs) changes.set(projection.name, (docs = new Map()))
-          const doc = docs.has(key) ? docs.get(key) : (this.options.readModels.getDocument(projection.name, key) ?? projection.initial(key))
-          docs.set(key, projection.evolve(doc, event, key))
-        }
-      }
-    }
+    const changes = foldBatch(fresh, this.options.projections, (projection, key) => this.options.readModels.getDocument(projection, key))
     this.options.readModels.commitBatch(this.name, changes, last.position, this.options.beforeCheckpoint)
     this.current = last.position
     for (const w of this.waiters) if (w.min <= last.position) w.resolve()

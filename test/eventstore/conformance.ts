@@ -10,7 +10,8 @@
  * - `readAll`/`readStream` across several pages is exercised when the adapter is built with a page
  *   size below {@link multiPageEventCount} (the SQLite test uses 3).
  */
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
+import { canonicalize } from 'json-canonicalize'
 import type { Test } from 'tap'
 import {
   WrongExpectedRevisionError,
@@ -641,6 +642,35 @@ const cases: [string, Case][] = [
         'break out of a subscription',
       )
       t.equal(seen, 1, 'one event then break')
+    },
+  ],
+  [
+    'every event carries its audit hash, chained per stream from the genesis value',
+    async (t, store) => {
+      const names = new StreamNames()
+      const a = names.next()
+      const b = names.next()
+      await store.append(a, [{ type: 'First', data: { n: 1, z: 'é', a: [2, 1] } }, { type: 'Second', data: { n: 2 } }], 'no_stream')
+      await store.append(a, [{ type: 'Third', data: { n: 3 } }], 1n)
+      await store.appendMany([
+        { stream: a, events: [{ type: 'Fourth', data: { n: 4 } }], expectedRevision: 'any' },
+        { stream: b, events: [{ type: 'Other', data: { m: 1 } }], expectedRevision: 'no_stream' },
+      ])
+      await store.append(b, [{ type: 'Other', data: { m: 2 } }], 'stream_exists')
+      // The hash worked out apart from the adapters: SHA-256 of the RFC 8785 JSON of
+      // { stream, revision (decimal string), type, data, previousHash }, 64 zeros before the first.
+      for (const stream of [a, b]) {
+        let previous = '0'.repeat(64)
+        const read = await collect(store.readStream(stream))
+        for (const e of read) {
+          const expected = createHash('sha256')
+            .update(canonicalize({ stream, revision: e.revision.toString(), type: e.type, data: e.data, previousHash: previous }), 'utf8')
+            .digest('hex')
+          t.equal(e.metadata['hash'], expected, `${stream === a ? 'a' : 'b'} revision ${e.revision}: hash chained`)
+          previous = expected
+        }
+        t.equal(read.length, stream === a ? 4 : 2)
+      }
     },
   ],
   [

@@ -63,7 +63,7 @@ t.test('retirement fixes the pension; payouts pay it; reversals undo a payout an
   const elsewhere = await post(ledger, `/v1/persons/${P}/retirement`, { region: '110000', retiredOn: '2024-08-15', ageYears: 60, pooledMonthlyAmount: '3000.00' })
   t.match(problem(t, elsewhere, 422, 'region not holding the account'), { errors: [{ pointer: '/region' }] })
 
-  const notYet = await post(ledger, `/v1/persons/${P}/retirement`, { region: SH, retiredOn: '2099-08-15', ageYears: 135, pooledMonthlyAmount: '3000.00' })
+  const notYet = await post(ledger, `/v1/persons/${P}/retirement`, { region: SH, retiredOn: '2099-08-15', ageYears: 60, pooledMonthlyAmount: '3000.00' })
   t.match(problem(t, notYet, 422, 'a retirement date not yet reached'), { errors: [{ pointer: '/retiredOn' }] })
   const body = { region: SH, retiredOn: '2024-08-15', ageYears: 60, pooledMonthlyAmount: '3000' }
   const retired = await post(ledger, `/v1/persons/${P}/retirement`, body)

@@ -17,6 +17,10 @@ import {
   type Subscription,
 } from '../port.js'
 import { LEDGER_STREAM_PREFIXES } from '../../domain/streams.js'
+import { GENESIS_HASH, HASH_KEY, canonicalData, chainHash, storedHash } from '../hash-chain.js'
+
+/** Streams whose last (revision, hash) the adapter remembers for the hash chain. */
+export const MAX_REMEMBERED_TAILS = 100_000
 import { connectKurrentDB, type KurrentClient } from './client.js'
 import {
   decodePosition,
@@ -82,6 +86,8 @@ export class KurrentDbEventStore implements EventStore {
   private readonly resubscribeMaxMs: number
   private readonly streamPrefixes: readonly string[]
   private readonly closing = new AbortController()
+  /** Last known (revision, hash) of recently read or written streams, for the hash chain. */
+  private readonly tails = new Map<string, { revision: bigint; hash: string }>()
 
   constructor(private readonly options: KurrentDbEventStoreOptions) {
     this.atomic = options.atomicAppendMany
@@ -109,9 +115,58 @@ export class KurrentDbEventStore implements EventStore {
 
   /** appendToStream; answers the stream's new revision. */
   private async appendEvents(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<bigint> {
-    const data = events.map((e) => toEventData(e, { deterministicIds: !this.atomic, recordedAt: new Date().toISOString() }))
-    const result = await this.call(() => this.options.client.appendToStream(stream, data, { streamState: toStreamState(expected) }))
-    return toBigInt(result.nextExpectedRevision, 'next expected revision')
+    const chained = await this.chain(stream, events, expected)
+    const recordedAt = new Date().toISOString()
+    const data = chained.events.map((e) => toEventData(e, { deterministicIds: !this.atomic, recordedAt }))
+    const result = await this.call(() => this.options.client.appendToStream(stream, data, { streamState: toStreamState(chained.expected) }))
+    const revision = toBigInt(result.nextExpectedRevision, 'next expected revision')
+    this.rememberTail(stream, revision, chained.lastHash)
+    return revision
+  }
+
+  /**
+   * The events with their audit hash in the metadata (hash-chain.ts), chained from the stream's last
+   * event: its hash is remembered from this store's own reads and appends (the use cases read a
+   * stream just before appending to it), else read. The events' revisions follow from the expected
+   * revision; `any` and `stream_exists` are made exact by reading the stream's last event, so the
+   * append fails rather than chain from the wrong event if the stream moved meanwhile.
+   * @throws WrongExpectedRevisionError for `stream_exists` on a stream with no events.
+   */
+  private async chain(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<{ events: NewEvent[]; expected: ExpectedRevision; lastHash: string }> {
+    let exact: ExpectedRevision = expected
+    let previousHash = GENESIS_HASH
+    if (typeof expected === 'bigint') {
+      const known = this.tails.get(stream)
+      if (known && known.revision === expected) previousHash = known.hash
+      else for await (const e of this.readStream(stream, { fromRevision: expected, maxCount: 1 })) if (e.revision === expected) previousHash = storedHash(e.metadata) ?? GENESIS_HASH
+    } else if (expected !== 'no_stream') {
+      let last: RecordedEvent | undefined
+      for await (const e of this.readStream(stream, { direction: 'backwards', maxCount: 1 })) last = e
+      if (!last && expected === 'stream_exists') throw new WrongExpectedRevisionError(stream, expected, 'no_stream')
+      exact = last ? last.revision : 'no_stream'
+      previousHash = last ? (storedHash(last.metadata) ?? GENESIS_HASH) : GENESIS_HASH
+    }
+    let revision = typeof exact === 'bigint' ? exact : -1n
+    const out = events.map((e) => {
+      revision += 1n
+      previousHash = chainHash({ stream, revision, type: e.type, canonicalData: canonicalData(e.data), previousHash })
+      return { ...e, metadata: { ...e.metadata, [HASH_KEY]: previousHash } }
+    })
+    return { events: out, expected: exact, lastHash: previousHash }
+  }
+
+  /** Keeps the hash of an event read when it is the newest this store knows of its stream. */
+  private noteRead(stream: string, revision: bigint, hash: string): void {
+    const known = this.tails.get(stream)
+    if (!known || known.revision < revision) this.rememberTail(stream, revision, hash)
+  }
+
+  /** Remembers a stream's last revision and hash (at most MAX_REMEMBERED_TAILS streams, oldest
+   * forgotten first). */
+  private rememberTail(stream: string, revision: bigint, hash: string): void {
+    this.tails.delete(stream)
+    this.tails.set(stream, { revision, hash })
+    if (this.tails.size > MAX_REMEMBERED_TAILS) this.tails.delete(this.tails.keys().next().value!)
   }
 
   /**
@@ -147,16 +202,21 @@ export class KurrentDbEventStore implements EventStore {
       const streams = appends.map((a) => ({ stream: a.stream, nextExpectedRevision: empty.get(a.stream)!.nextExpectedRevision }))
       return { position: empty.get(lastStream)!.position, streams }
     }
+    const chained = await Promise.all(nonEmpty.map((a) => this.chain(a.stream, a.events, a.expectedRevision)))
     const result = await this.call(() =>
       this.options.client.multiStreamAppend(
-        nonEmpty.map((a) => ({
+        nonEmpty.map((a, i) => ({
           streamName: a.stream,
-          expectedState: toStreamState(a.expectedRevision),
-          events: a.events.map((e) => toEventData(e, { deterministicIds: false, recordedAt })),
+          expectedState: toStreamState(chained[i]!.expected),
+          events: chained[i]!.events.map((e) => toEventData(e, { deterministicIds: false, recordedAt })),
         })),
       ),
     )
     const revisions = new Map(result.responses.map((r) => [r.streamName, toBigInt(r.revision, 'revision')]))
+    nonEmpty.forEach((a, i) => {
+      const revision = revisions.get(a.stream)
+      if (revision !== undefined) this.rememberTail(a.stream, revision, chained[i]!.lastHash)
+    })
     const lastWritten = nonEmpty.at(-1)!.stream
     const streams = appends.map((a) => ({
       stream: a.stream,
@@ -227,6 +287,8 @@ export class KurrentDbEventStore implements EventStore {
           if (revision !== undefined) from = backwards ? revision - 1n : revision + 1n
           const event = toRecordedEvent(resolved)
           if (!event) continue
+          const hash = storedHash(event.metadata)
+          if (hash !== undefined) this.noteRead(stream, event.revision, hash)
           remaining--
           yield event
           if (remaining <= 0) return

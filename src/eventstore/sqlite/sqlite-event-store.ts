@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { GENESIS_HASH, HASH_KEY, canonicalData, chainHash } from '../hash-chain.js'
 import Database from 'better-sqlite3'
 import { v7 as uuidv7, validate as uuidValidate } from 'uuid'
 import {
@@ -72,10 +73,12 @@ interface EventRow {
   recorded_at: string
 }
 
-/** The last event of a stream, as far as an expected-revision check needs it. */
+/** The last event of a stream, as far as an expected-revision check and the hash chain need it. */
 interface StreamTail {
   revision: bigint
   position: bigint
+  /** Its audit hash (null for an event written before hash chains). */
+  hash: string | null
 }
 
 /** One stream's append after validation and JSON encoding (done before the write transaction so
@@ -210,7 +213,7 @@ export class SqliteEventStore implements EventStore {
       .safeIntegers(true)
     this.streamTailStmt = db
       .prepare<[string], StreamTail>(
-        'SELECT revision, position FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1',
+        "SELECT revision, position, json_extract(metadata, '$.hash') AS hash FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1",
       )
       .safeIntegers(true)
     this.insertStmt = db
@@ -429,10 +432,12 @@ export class SqliteEventStore implements EventStore {
     return appends.map(({ stream, events }, index) => {
       const tail = tails[index]
       let revision = tail?.revision ?? noStreamRevision
+      let previousHash = tail ? (tail.hash ?? GENESIS_HASH) : GENESIS_HASH
       for (const event of events) {
         position += 1n
         revision += 1n
-        const metadata = encodeJson({ ...event.metadata, recordedAt }, 'metadata')
+        previousHash = chainHash({ stream, revision, type: event.type, canonicalData: event.data, previousHash })
+        const metadata = encodeJson({ ...event.metadata, recordedAt, [HASH_KEY]: previousHash }, 'metadata')
         this.insertStmt.run(position, event.id, stream, revision, event.type, event.data, metadata, recordedAt)
       }
       return {
@@ -501,7 +506,9 @@ function prepareAppend({ stream, events, expectedRevision }: StreamAppend): Prep
         // Lower case, so the same UUID given in either case is one id for the UNIQUE index.
         id: event.id?.toLowerCase() ?? uuidv7(),
         type: event.type,
-        data: encodeJson(event.data, 'data'),
+        // Stored as RFC 8785 canonical JSON: the form the audit hash covers, so a verifier hashes
+        // exactly what it reads.
+        data: encodeCanonical(event.data),
         metadata: event.metadata,
       }
     }),
@@ -527,6 +534,12 @@ function checkMaxCount(maxCount: number | undefined): number {
     throw new RangeError(`maxCount must be a non-negative integer, got ${maxCount}`)
   }
   return maxCount
+}
+
+/** RFC 8785 canonical JSON of event data. @throws TypeError when it is not JSON-serialisable. */
+function encodeCanonical(value: unknown): string {
+  encodeJson(value, 'data') // the same refusals as JSON.stringify: bigint, cycles, undefined
+  return canonicalData(value)
 }
 
 function encodeJson(value: unknown, what: 'data' | 'metadata'): string {
