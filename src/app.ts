@@ -24,6 +24,7 @@ import { retirementRoutes } from './http/retirement.js'
 import { payoutRoutes } from './http/payouts.js'
 import { reversalRoutes } from './http/reversals.js'
 import { interestRunRoutes } from './http/interest-runs.js'
+import { MAX_PATH_PARAM_LENGTH, auditRoutes } from './http/audit.js'
 import { personBalances } from '../projections/index.js'
 
 /** Longest a request (headers and body) may take to arrive, milliseconds: a body shorter than its
@@ -65,6 +66,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Errors Fastify raises before routing (a bad URL encoding, an over-long path parameter) are
     // problem details too.
     frameworkErrors: frameworkErrorHandler,
+    // Audit routes take stream names of up to 200 characters, validated by their schema (Fastify's
+    // default limit, 100, would refuse longer ones before routing, as 414).
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
   }).withTypeProvider<ZodTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
@@ -77,7 +81,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(legacyRoutes(new ImportLegacyHandler(deps.store, deps.policies)))
   await app.register(personRoutes({ store: deps.store, readModels: deps.readModels, projector: deps.projector, readWaitMs: deps.readWaitMs }))
   await app.register(
-    poolRoutes({ readModels: deps.readModels, projector: deps.projector, readWaitMs: deps.readWaitMs, knownRegions: new Set(deps.policies.regions()) }),
+    poolRoutes({ store: deps.store, readModels: deps.readModels, projector: deps.projector, readWaitMs: deps.readWaitMs, knownRegions: new Set(deps.policies.regions()) }),
   )
   const daysOff = deps.daysOff ?? new Set<string>()
   await app.register(
@@ -95,6 +99,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(reversalRoutes(new ReversalHandler(deps.store)))
   const runner = deps.interestRunner ?? createInterestRunner(deps)
   await app.register(interestRunRoutes(runner, deps.clock ?? (() => new Date())))
+  await app.register(auditRoutes({ store: deps.store }))
   // A pass in flight stops after its batch when the app closes; the next start resumes it.
   app.addHook('onClose', () => runner.stop())
   return app

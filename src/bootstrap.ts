@@ -10,6 +10,7 @@ import { loadDaysOff } from './calendar-loader.js'
 import { Projector, type ProjectorLogger } from './projector/projector.js'
 import { ReadModelMismatchError, ReadModelStore } from './projector/read-model-store.js'
 import { PROJECTIONS } from '../projections/index.js'
+import { DEFAULT_SEAL_INTERVAL_MS, startPeriodicSeal } from './audit/seal.js'
 
 /** The projector's checkpoint row. */
 const CHECKPOINT_NAME = 'main'
@@ -86,9 +87,21 @@ export async function createLedger(
   })
   // An interest run a crash or a shutdown interrupted goes on from its last committed batch.
   void interestRunner.resumeUnfinished().catch((err: unknown) => options.interestLogger?.error({ err }, 'could not resume the interest run'))
+  // The periodic audit seal (src/audit/seal.ts): hourly unless LEDGER_SEAL_INTERVAL_MS says otherwise
+  // (0: off); failures are logged, never thrown. SQLite has no append limit: one append per seal.
+  const sealIntervalMs = config.LEDGER_SEAL_INTERVAL_MS ?? DEFAULT_SEAL_INTERVAL_MS
+  const periodicSeal =
+    sealIntervalMs > 0
+      ? startPeriodicSeal(store, {
+          intervalMs: sealIntervalMs,
+          logger: app.log.child({ component: 'audit-seal' }),
+          seal: { metadata: { actor: 'ledger', correlationId: 'periodic-seal' }, ...(config.LEDGER_STORE === 'sqlite' ? { maxAppendBytes: Number.POSITIVE_INFINITY } : {}) },
+        })
+      : undefined
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
+      await periodicSeal?.stop()
       await app.close()
       await projector.stop()
       await store.close()

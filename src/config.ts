@@ -26,6 +26,15 @@ export const ConfigSchema = z.object({
   LEDGER_READ_WAIT_MS: z.coerce.number().int().min(0).max(30_000).default(2_000),
   /** Largest request body, bytes (a 10,000-line submission is about 600 KB). */
   LEDGER_MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** Interval of the periodic audit seal, milliseconds (0: off). Unset: hourly (DEFAULT_SEAL_INTERVAL_MS
+   * in src/audit/seal.ts; applied in bootstrap.ts). */
+  LEDGER_SEAL_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 3_600_000)
+    .refine((ms) => ms === 0 || ms >= 1_000, '0 (off) or at least 1000')
+    .optional(),
 })
 
 export type Config = z.infer<typeof ConfigSchema>

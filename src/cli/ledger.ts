@@ -17,6 +17,10 @@
  * The CLI opens the event store only, not the read models: a running service (or the next start)
  * projects the imported events. Two projectors on one read-model file would fold events twice.
  * Person ids are printed masked (first 6 and last 4 characters) with the file's row numbers.
+ *
+ * The auditors' commands (issue #6) are registered from their modules: `audit replay`
+ * (audit-replay.ts), `audit verify | seal | export` (audit-integrity.ts) and `projections rebuild`
+ * (projections-rebuild.ts). Usage errors (an unknown option, a missing argument) exit with 2.
  */
 import { invokedDirectly } from './invoked-directly.js'
 import { createReadStream } from 'node:fs'
@@ -24,16 +28,23 @@ import { randomUUID } from 'node:crypto'
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { parse } from 'csv-parse'
 import { ConfigError, loadConfig, type Config } from '../config.js'
-import type { EventMetadata, EventStore } from '../eventstore/port.js'
+import type { EventMetadata } from '../eventstore/port.js'
 import { WrongExpectedRevisionError } from '../eventstore/port.js'
-import { openSqliteEventStore } from '../eventstore/sqlite/sqlite-event-store.js'
-import { openKurrentDbEventStore } from '../eventstore/kurrentdb/kurrentdb-event-store.js'
+import { openStore, processContext } from './context.js'
+import { registerAuditReplay } from './audit-replay.js'
+import { registerAuditIntegrity } from './audit-integrity.js'
+import { registerProjectionsRebuild } from './projections-rebuild.js'
 import { loadPolicyBook } from '../policy-loader.js'
 import { maskCitizenId } from '../domain/ids.js'
 import { describeLegacyRefusal } from '../domain/legacy/decide.js'
 import { ImportLegacyHandler } from '../usecases/import-legacy.js'
 import { LegacyHistoryBody, legacyHistoryCommand } from '../http/legacy.js'
 import { ACTOR_PATTERN, CitizenId } from '../http/schemas.js'
+
+/** Exit status of a usage error (unknown option, missing argument, bad value). */
+export const EXIT_USAGE = 2
+/** Commander "errors" that are not errors: help and version asked for. */
+const USAGE_OK_CODES = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version'])
 
 /** Most persons imported in one batch (their rows are the only part of the file held in memory). */
 export const maxPersonsPerBatch = 500
@@ -195,13 +206,6 @@ const rowRange = (first: number, last: number): string => (first === last ? `row
 /** A CSV cell as a whole number when it is one, else the text (the schema then names the field). */
 const integer = (text: string): number | string => (/^\d{1,9}$/.test(text) ? Number(text) : text)
 
-/** Opens the configured event store, as bootstrap.ts does (without read models or projector). */
-async function openStore(config: Config): Promise<EventStore> {
-  return config.LEDGER_STORE === 'kurrentdb'
-    ? openKurrentDbEventStore({ url: config.LEDGER_KURRENTDB_URL!, connectTimeoutMs: config.LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS })
-    : openSqliteEventStore({ path: config.LEDGER_SQLITE_PATH })
-}
-
 /** The final summary, as printed. */
 export function summaryLines(s: ImportSummary): string[] {
   const lines = [
@@ -221,6 +225,7 @@ export function summaryLines(s: ImportSummary): string[] {
  */
 export async function main(argv: readonly string[] = process.argv, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let status = 0
+  const ctx = processContext(env, (code) => (status = code))
   const program = new Command().exitOverride().name('ledger').description('Operations on the contribution ledger (configured by LEDGER_* variables).')
   program
     .command('import-history')
@@ -230,6 +235,11 @@ export async function main(argv: readonly string[] = process.argv, env: NodeJS.P
     .action(async (file: string, opts: { actor: string }) => {
       status = await runImportHistory(file, opts.actor, env)
     })
+  const audit = program.command('audit').description('Auditors: replay the log, verify its hash chain and seals, export it.').exitOverride()
+  registerAuditReplay(audit, ctx)
+  registerAuditIntegrity(audit, ctx)
+  const projections = program.command('projections').description('The read models the service answers from.').exitOverride()
+  registerProjectionsRebuild(projections, ctx)
   await program.parseAsync(argv as string[])
   return status
 }
@@ -283,7 +293,10 @@ if (invokedDirectly(import.meta.url)) {
     },
     (err: unknown) => {
       if (err instanceof CommanderError) {
-        process.exitCode = err.exitCode // commander has already printed the message or the help
+        // Commander has already printed the message or the help. A usage error is status 2, as a
+        // bad configuration: 1 means "the command ran and found something" (refused rows, a broken
+        // chain, differences).
+        process.exitCode = USAGE_OK_CODES.has(err.code) ? 0 : EXIT_USAGE
         return
       }
       process.stderr.write(`ledger: ${err instanceof Error ? err.message : String(err)}\n`)

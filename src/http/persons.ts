@@ -8,7 +8,8 @@ import type { ReadModelStore } from '../projector/read-model-store.js'
 import type { Projector } from '../projector/projector.js'
 import { HttpProblem } from './problem.js'
 import { readPosition } from './read-position.js'
-import { CitizenId, Limit, PositionString, ReadQuery, RevisionString } from './schemas.js'
+import { CitizenId, Limit, Period, PositionString, RevisionString } from './schemas.js'
+import { personBalancesAt, type Cut } from '../audit/point-in-time.js'
 
 /** Most events one `GET /v1/persons/{id}/events` answers (about 80 years of monthly lines). */
 export const MAX_EVENTS_PER_PAGE = 1_000
@@ -23,46 +24,26 @@ export interface PersonRoutesDeps {
 const notFound = (personId: string) =>
   new HttpProblem(404, 'person-not-found', 'No events for this person', `the ledger has no events for person ${personId}`)
 
-/** Routes of the `persons` resource: balances (from the projection) and events (from the log). */
+/** Routes of the `persons` resource: balances (from the projection, or folded from the log at a point
+ * in time) and events (from the log). */
 export const personRoutes =
   (deps: PersonRoutesDeps): FastifyPluginAsyncZod =>
   async (app) => {
     const params = z.strictObject({ personId: CitizenId })
 
-    app.get('/v1/persons/:personId/balances', { schema: { params, querystring: ReadQuery } }, async (request) => {
-      const position = await readPosition(deps.projector, request.query.minPosition, deps.readWaitMs)
-      const doc = deps.readModels.getDocument<PersonBalancesDoc>(personBalances.name, request.params.personId)
-      if (!doc) throw notFound(request.params.personId)
-      const schemes = Object.fromEntries(
-        SCHEMES.map((s) => {
-          const b = doc.schemes[s]
-          return [
-            s,
-            {
-              individualAccount: b.individualAccount,
-              employerContributed: b.employerContributed,
-              employeeContributed: b.employeeContributed,
-              // Distinct recorded periods plus imported (legacy) months, which never overlap them.
-              months: Object.keys(b.periods).length + Object.values(b.legacyMonths ?? {}).reduce((n, m) => n + m, 0),
-              regions: [...new Set([...Object.keys(b.regions), ...Object.keys(b.legacyMonths ?? {})])].sort(),
-              ...(b.openingBalance !== undefined ? { openingBalance: b.openingBalance } : {}),
-              paidOut: b.paidOut ?? '0.00',
-              ...(s === 'pension' ? { interestCredited: b.interestCredited ?? '0.00', interestByYear: b.interestByYear ?? {} } : {}),
-            },
-          ]
-        }),
-      )
-      // The pension account's segments: where it is held, months per region (the years are merged
-      // for the pension, the segments stay visible).
-      const pensionAccount = doc.pensionHeldIn ? { heldIn: doc.pensionHeldIn, monthsByRegion: monthsByRegion(doc.schemes.pension) } : undefined
-      return {
-        personId: doc.personId,
-        position,
-        schemes,
-        ...(pensionAccount ? { pensionAccount } : {}),
-        ...(doc.pensionInPayment ? { pensionInPayment: withoutPaidMap(doc.pensionInPayment) } : {}),
-        reversed: doc.reversed ?? [],
+    app.get('/v1/persons/:personId/balances', { schema: { params, querystring: BalancesQuery } }, async (request) => {
+      const { personId } = request.params
+      const cut = cutOf(request.query)
+      if (cut) {
+        // Point in time: the person's stream folded from scratch (minPosition is moot: the log is never behind).
+        const { doc, position } = await personBalancesAt(deps.store, personId, cut)
+        if (!doc) throw notFound(personId)
+        return personBalancesAnswer(doc, position.toString(), cut)
       }
+      const position = await readPosition(deps.projector, request.query.minPosition, deps.readWaitMs)
+      const doc = deps.readModels.getDocument<PersonBalancesDoc>(personBalances.name, personId)
+      if (!doc) throw notFound(personId)
+      return personBalancesAnswer(doc, position)
     })
 
     app.get(
@@ -106,6 +87,68 @@ export const personRoutes =
 async function hasEvents(store: EventStore, personId: string): Promise<boolean> {
   for await (const _ of store.readStream(personStream(personId), { maxCount: 1 })) return true
   return false
+}
+
+/**
+ * Query of the balances reads: `minPosition` (wait for the projections), or a point in time,
+ * `asOf` (an ISO 8601 instant with an offset or `Z`) or `asOfPeriod` (`YYYY-MM`), not both. With a
+ * point in time the answer is folded from the log and `minPosition` is ignored.
+ */
+export const BalancesQuery = z
+  .strictObject({
+    minPosition: PositionString.optional(),
+    asOf: z.iso.datetime({ offset: true, message: 'an ISO 8601 instant with an offset or Z, e.g. "2024-08-01T10:00:00+08:00"' }).optional(),
+    asOfPeriod: Period.optional(),
+  })
+  .superRefine((q, ctx) => {
+    if (q.asOf !== undefined && q.asOfPeriod !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['asOfPeriod'], message: 'asOf and asOfPeriod exclude each other: give one of them' })
+  })
+
+/** The point in time a balances query asks for, if any. */
+export function cutOf(query: { asOf?: string | undefined; asOfPeriod?: string | undefined }): Cut | undefined {
+  if (query.asOf !== undefined) return { asOf: query.asOf }
+  if (query.asOfPeriod !== undefined) return { asOfPeriod: query.asOfPeriod }
+  return undefined
+}
+
+/**
+ * A person's balances as the API answers them, from the read model or from a fold at a point in time
+ * (then with `asOf` or `asOfPeriod` echoed): per scheme, the pension account, the pension in
+ * payment, reversals.
+ */
+export function personBalancesAnswer(doc: PersonBalancesDoc, position: string, cut?: Cut) {
+  const schemes = Object.fromEntries(
+    SCHEMES.map((s) => {
+      const b = doc.schemes[s]
+      return [
+        s,
+        {
+          individualAccount: b.individualAccount,
+          employerContributed: b.employerContributed,
+          employeeContributed: b.employeeContributed,
+          // Distinct recorded periods plus imported (legacy) months, which never overlap them.
+          months: Object.keys(b.periods).length + Object.values(b.legacyMonths ?? {}).reduce((n, m) => n + m, 0),
+          regions: [...new Set([...Object.keys(b.regions), ...Object.keys(b.legacyMonths ?? {})])].sort(),
+          ...(b.openingBalance !== undefined ? { openingBalance: b.openingBalance } : {}),
+          paidOut: b.paidOut ?? '0.00',
+          ...(s === 'pension' ? { interestCredited: b.interestCredited ?? '0.00', interestByYear: b.interestByYear ?? {} } : {}),
+        },
+      ]
+    }),
+  )
+  // The pension account's segments: where it is held, months per region (the years are merged
+  // for the pension, the segments stay visible).
+  const pensionAccount = doc.pensionHeldIn ? { heldIn: doc.pensionHeldIn, monthsByRegion: monthsByRegion(doc.schemes.pension) } : undefined
+  return {
+    personId: doc.personId,
+    position,
+    ...cut,
+    schemes,
+    ...(pensionAccount ? { pensionAccount } : {}),
+    ...(doc.pensionInPayment ? { pensionInPayment: withoutPaidMap(doc.pensionInPayment) } : {}),
+    reversed: doc.reversed ?? [],
+  }
 }
 
 /** Months per region: recorded lines (one per period for pension) plus imported months. */

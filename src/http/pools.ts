@@ -6,9 +6,14 @@ import type { ReadModelStore } from '../projector/read-model-store.js'
 import type { Projector } from '../projector/projector.js'
 import { HttpProblem } from './problem.js'
 import { readPosition } from './read-position.js'
-import { ReadQuery, Region } from './schemas.js'
+import { Region } from './schemas.js'
+import { BalancesQuery, cutOf } from './persons.js'
+import { poolBalancesAt, type Cut } from '../audit/point-in-time.js'
+import type { EventStore } from '../eventstore/port.js'
 
 export interface PoolRoutesDeps {
+  /** The log, for balances at a point in time. */
+  store: EventStore
   readModels: ReadModelStore
   projector: Projector
   readWaitMs: number
@@ -17,41 +22,56 @@ export interface PoolRoutesDeps {
 }
 
 /** Routes of the `pools` resource. A region with a policy but no events has every pool at "0.00";
- * a region with neither is 404. */
+ * a region with neither is 404. With `?asOf=` or `?asOfPeriod=` the pools are folded from the log at
+ * that point in time, which reads the whole log (see `poolBalancesAt`). */
 export const poolRoutes =
   (deps: PoolRoutesDeps): FastifyPluginAsyncZod =>
   async (app) => {
     app.get(
       '/v1/pools/:region/balances',
-      { schema: { params: z.strictObject({ region: Region }), querystring: ReadQuery } },
+      { schema: { params: z.strictObject({ region: Region }), querystring: BalancesQuery } },
       async (request) => {
-        const position = await readPosition(deps.projector, request.query.minPosition, deps.readWaitMs)
         const { region } = request.params
+        const cut = cutOf(request.query)
+        if (cut) {
+          // Point in time: a scan of the WHOLE LOG (readAll), folding the events that touch the
+          // region; minPosition is moot (the log is never behind).
+          const { doc, position } = await poolBalancesAt(deps.store, region, cut)
+          if (!doc && !deps.knownRegions.has(region)) throw poolNotFound(region)
+          return poolBalancesAnswer(doc ?? poolBalances.initial(region), position.toString(), cut)
+        }
+        const position = await readPosition(deps.projector, request.query.minPosition, deps.readWaitMs)
         const stored = deps.readModels.getDocument<PoolBalancesDoc>(poolBalances.name, region)
-        if (!stored && !deps.knownRegions.has(region))
-          throw new HttpProblem(404, 'pool-not-found', 'No pools for this region', `region ${region} has no policy and no events`)
-        const doc = stored ?? poolBalances.initial(region)
-        const schemes = Object.fromEntries(
-          SCHEMES.map((s) => {
-            const b = doc.schemes[s]
-            // openingBalance once the region's opening balance is imported (legacy-balance).
-            return [
-              s,
-              {
-                balance: b.balance,
-                contributions: b.contributions,
-                payouts: b.payouts ?? '0.00',
-                ...(s === 'pension' && b.interestCredited !== undefined ? { interestCredited: b.interestCredited } : {}),
-                ...(b.openingBalance !== undefined ? { openingBalance: b.openingBalance } : {}),
-                // transfersIn / transfersOut once a pension transfer has touched this pool.
-                ...(b.transfersIn !== undefined || b.transfersOut !== undefined
-                  ? { transfersIn: b.transfersIn ?? '0.00', transfersOut: b.transfersOut ?? '0.00' }
-                  : {}),
-              },
-            ]
-          }),
-        )
-        return { region, position, schemes }
+        if (!stored && !deps.knownRegions.has(region)) throw poolNotFound(region)
+        return poolBalancesAnswer(stored ?? poolBalances.initial(region), position)
       },
     )
   }
+
+const poolNotFound = (region: string) => new HttpProblem(404, 'pool-not-found', 'No pools for this region', `region ${region} has no policy and no events`)
+
+/** A region's pools as the API answers them, from the read model or from a fold at a point in time
+ * (then with `asOf` or `asOfPeriod` echoed). */
+export function poolBalancesAnswer(doc: PoolBalancesDoc, position: string, cut?: Cut) {
+  const schemes = Object.fromEntries(
+    SCHEMES.map((s) => {
+      const b = doc.schemes[s]
+      // openingBalance once the region's opening balance is imported (legacy-balance).
+      return [
+        s,
+        {
+          balance: b.balance,
+          contributions: b.contributions,
+          payouts: b.payouts ?? '0.00',
+          ...(s === 'pension' && b.interestCredited !== undefined ? { interestCredited: b.interestCredited } : {}),
+          ...(b.openingBalance !== undefined ? { openingBalance: b.openingBalance } : {}),
+          // transfersIn / transfersOut once a pension transfer has touched this pool.
+          ...(b.transfersIn !== undefined || b.transfersOut !== undefined
+            ? { transfersIn: b.transfersIn ?? '0.00', transfersOut: b.transfersOut ?? '0.00' }
+            : {}),
+        },
+      ]
+    }),
+  )
+  return { region: doc.region, position, ...cut, schemes }
+}

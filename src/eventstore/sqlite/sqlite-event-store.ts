@@ -323,13 +323,17 @@ export class SqliteEventStore implements EventStore {
 
   /**
    * Reads the whole log in position order from `fromPosition` (inclusive, default the start),
-   * `pageSize` rows per query (keyset pagination on position), at most `maxCount` events.
+   * `pageSize` rows per query (keyset pagination on position), at most `maxCount` events. A
+   * `fromPosition` beyond SQLite's int64 range yields nothing.
    * @throws RangeError when `maxCount` is not a non-negative integer.
    * @throws StoreUnavailableError when the database is busy or the store is closed mid-read.
    */
   async *readAll(options: ReadAllOptions = {}): AsyncGenerator<RecordedEvent> {
     let remaining = checkMaxCount(options.maxCount)
     let next = options.fromPosition ?? 0n
+    // Positions are SQLite INTEGERs (int64): nothing lies beyond the largest, and a larger bigint
+    // cannot be bound to the statement.
+    if (next > maxInt64) return
     while (remaining > 0) {
       const limit = Math.min(this.pageSize, remaining)
       const rows = this.guard(() => this.readAllStmt.all(next, limit))

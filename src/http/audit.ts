@@ -1,0 +1,61 @@
+import { z } from 'zod'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import type { EventStore } from '../eventstore/port.js'
+import { verifyStream } from '../audit/verify.js'
+import { exportPage } from '../audit/export.js'
+import { HttpProblem } from './problem.js'
+import { Limit, PositionString } from './schemas.js'
+
+/** Longest stream name the audit routes accept. */
+export const MAX_STREAM_NAME_LENGTH = 200
+/** Fastify's `maxParamLength` (app.ts): above the longest stream name, so a name a little too long
+ * is a 400 naming the rule; a far longer path parameter is refused before routing (414). */
+export const MAX_PATH_PARAM_LENGTH = 256
+/** Events per `GET /v1/audit/events` page by default, and at most. */
+export const DEFAULT_EXPORT_LIMIT = 1_000
+export const MAX_EXPORT_LIMIT = 10_000
+
+/** A stream name as the audit routes accept it: 1-200 characters of A-Z a-z 0-9 . _ - */
+export const StreamName = z
+  .string()
+  .regex(new RegExp(`^[A-Za-z0-9._-]{1,${MAX_STREAM_NAME_LENGTH}}$`), `1 to ${MAX_STREAM_NAME_LENGTH} characters from A-Z a-z 0-9 . _ -`)
+
+/**
+ * Routes for auditors (issue #6):
+ * - `GET /v1/audit/streams/{stream}/verify`: one stream's hash chain, recordedAt, and its head in
+ *   the seals (walked back from the latest to the latest naming it, each seal's digest checked and
+ *   chained; verify.ts `verifyStream`, which yields to the event loop between pages): 200 with `ok`;
+ *   404 when the stream has no events and no seal names it.
+ * - Positions beyond the store's range (the schema allows up to 2^128 - 1) read an empty page.
+ * - `GET /v1/audit/events?fromPosition=&limit=`: the log as NDJSON (export.ts), `limit` events (1000
+ *   by default, at most 10000) from `fromPosition` (inclusive). When more events follow, the answer
+ *   has `x-next-position` (the next event's position: the next `fromPosition`) and
+ *   `Link: </v1/audit/events?fromPosition=…&limit=…>; rel="next"`; at the end of the log it has
+ *   neither.
+ */
+export const auditRoutes =
+  (deps: { store: EventStore }): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get('/v1/audit/streams/:stream/verify', { schema: { params: z.strictObject({ stream: StreamName }) } }, async (request) => {
+      const { stream } = request.params
+      const report = await verifyStream(deps.store, stream)
+      if (!report) throw new HttpProblem(404, 'stream-not-found', 'No such stream', `the log has no events of stream ${stream} and no seal names it`)
+      return report
+    })
+
+    app.get(
+      '/v1/audit/events',
+      { schema: { querystring: z.strictObject({ fromPosition: PositionString.optional(), limit: Limit(MAX_EXPORT_LIMIT) }) } },
+      async (request, reply) => {
+        const limit = request.query.limit ?? DEFAULT_EXPORT_LIMIT
+        const from = request.query.fromPosition !== undefined ? BigInt(request.query.fromPosition) : undefined
+        const page = await exportPage(deps.store, from, limit)
+        if (page.next !== undefined) {
+          reply.header('x-next-position', page.next.toString())
+          reply.header('link', `</v1/audit/events?fromPosition=${page.next}&limit=${limit}>; rel="next"`)
+        }
+        reply.type('application/x-ndjson; charset=utf-8')
+        return page.lines.join('')
+      },
+    )
+  }
