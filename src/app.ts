@@ -9,6 +9,8 @@ import { ImportLegacyHandler } from './usecases/import-legacy.js'
 import { frameworkErrorHandler, installProblemHandlers } from './http/errors.js'
 import { installJsonBodyParser } from './http/json-body.js'
 import { healthRoutes } from './http/health.js'
+import { installAuth, type Authenticator } from './http/auth.js'
+import { CONNECTION_TIMEOUT_MS, DEFAULT_RATE_LIMIT_PER_MINUTE, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, installLimits } from './http/limits.js'
 import { legacyRoutes } from './http/legacy.js'
 import { personRoutes } from './http/persons.js'
 import { poolRoutes } from './http/pools.js'
@@ -27,9 +29,7 @@ import { interestRunRoutes } from './http/interest-runs.js'
 import { MAX_PATH_PARAM_LENGTH, auditRoutes } from './http/audit.js'
 import { personBalances } from '../projections/index.js'
 
-/** Longest a request (headers and body) may take to arrive, milliseconds: a body shorter than its
- * Content-Length is answered 408 instead of holding the connection. */
-export const REQUEST_TIMEOUT_MS = 30_000
+export { REQUEST_TIMEOUT_MS } from './http/limits.js'
 
 /** What the HTTP app needs; built by `bootstrap.ts`, or by tests directly. */
 export interface AppDeps {
@@ -46,10 +46,15 @@ export interface AppDeps {
   readWaitMs: number
   /** Largest request body, bytes. */
   maxBodyBytes: number
+  /** Requests a caller may make in a minute (0: no limit); default DEFAULT_RATE_LIMIT_PER_MINUTE. */
+  rateLimitPerMinute?: number
   /** Holiday calendar: dates that are not working days although Monday-Friday (transfer deadlines). */
   daysOff?: ReadonlySet<string>
   /** The current instant (tests set it); default the system clock. */
   clock?: () => Date
+  /** Turns bearer tokens into principals (API keys, JWTs); tests not about authorisation use
+   * `systemAuthenticator`. */
+  authenticator: Authenticator
   /** Fastify logger option: `false` in tests, a pino options object in the service. */
   logger?: FastifyServerOptions['logger']
 }
@@ -63,6 +68,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logger: deps.logger ?? false,
     bodyLimit: deps.maxBodyBytes,
     requestTimeout: REQUEST_TIMEOUT_MS,
+    connectionTimeout: CONNECTION_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // Errors Fastify raises before routing (a bad URL encoding, an over-long path parameter) are
     // problem details too.
     frameworkErrors: frameworkErrorHandler,
@@ -76,6 +83,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain')
   installJsonBodyParser(app)
   installProblemHandlers(app)
+  // Security headers and the rate limit: before authentication's hook and before any route.
+  await installLimits(app, { perMinute: deps.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE })
+  installAuth(app, deps.authenticator)
   await app.register(healthRoutes({ store: deps.store, projector: deps.projector, storeKind: deps.storeKind }))
   await app.register(submissionRoutes(new RecordSubmissionHandler(deps.store, deps.policies)))
   await app.register(legacyRoutes(new ImportLegacyHandler(deps.store, deps.policies)))

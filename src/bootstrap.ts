@@ -4,6 +4,9 @@ import type { EventStore } from './eventstore/port.js'
 import { openSqliteEventStore } from './eventstore/sqlite/sqlite-event-store.js'
 import { openKurrentDbEventStore, type StoreLogger } from './eventstore/kurrentdb/kurrentdb-event-store.js'
 import { buildApp, createInterestRunner } from './app.js'
+import { createAuthenticator, loadApiKeyBook } from './auth/authenticator.js'
+import { loadJwtVerifier } from './auth/jwt.js'
+import type { Authenticator } from './http/auth.js'
 import type { InterestRunLogger } from './usecases/interest-run.js'
 import { loadPensionTables, loadPolicyBook } from './policy-loader.js'
 import { loadDaysOff } from './calendar-loader.js'
@@ -28,16 +31,36 @@ export interface Ledger {
 /**
  * Wires the ledger from a validated configuration: opens the store and the read models, starts the
  * projector, builds the app (not listening).
- * @throws PolicyTableError for a bad policy table; StoreUnavailableError when KurrentDB does not
- * answer within LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS.
+ * @throws PolicyTableError for a bad policy table; AuthConfigError for a bad keys file, JWT public
+ * key or JWKS file; StoreUnavailableError when KurrentDB does not answer within
+ * LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS.
  */
 export async function createLedger(
   config: Config,
-  options: { logger?: FastifyServerOptions['logger']; projectorLogger?: ProjectorLogger; storeLogger?: StoreLogger; interestLogger?: InterestRunLogger } = {},
+  options: {
+    logger?: FastifyServerOptions['logger']
+    projectorLogger?: ProjectorLogger
+    storeLogger?: StoreLogger
+    interestLogger?: InterestRunLogger
+    /** Replaces the keys file and JWT authentication: for tests that are not about authentication
+     * (`systemAuthenticator`); the service never sets it. */
+    authenticator?: Authenticator
+  } = {},
 ): Promise<Ledger> {
   const policies = loadPolicyBook(config.LEDGER_POLICY_PATH)
   const pensionTables = loadPensionTables(config.LEDGER_PENSION_TABLES_PATH)
   const daysOff = loadDaysOff(config.LEDGER_HOLIDAYS_PATH)
+  // Keys file and JWT keys, checked before anything is opened (a bad file stops the start).
+  const keys = options.authenticator ? undefined : loadApiKeyBook(config.LEDGER_KEYS_PATH)
+  const jwt = options.authenticator
+    ? undefined
+    : loadJwtVerifier({
+        publicKeyPath: config.LEDGER_JWT_PUBLIC_KEY_PATH,
+        jwksPath: config.LEDGER_JWT_JWKS_PATH,
+        issuer: config.LEDGER_JWT_ISSUER,
+        audience: config.LEDGER_JWT_AUDIENCE,
+      })
+  const authenticator = options.authenticator ?? createAuthenticator({ keys: keys!, jwt })
   const store: EventStore =
     config.LEDGER_STORE === 'kurrentdb'
       ? await openKurrentDbEventStore({
@@ -80,11 +103,18 @@ export async function createLedger(
     policies,
     pensionTables,
     interestRunner,
+    authenticator,
     readWaitMs: config.LEDGER_READ_WAIT_MS,
     maxBodyBytes: config.LEDGER_MAX_BODY_BYTES,
+    rateLimitPerMinute: config.LEDGER_RATE_LIMIT_PER_MINUTE,
     daysOff,
     logger: options.logger,
   })
+  if (keys && !keys.exists && !jwt)
+    app.log.warn(
+      `no API keys file at ${config.LEDGER_KEYS_PATH} and no JWT key configured: every /v1 request is refused (401) until a key exists; ` +
+        `create the first one with: npm run ledger -- keys create --role admin --id admin (the service sees it without a restart)`,
+    )
   // An interest run a crash or a shutdown interrupted goes on from its last committed batch.
   void interestRunner.resumeUnfinished().catch((err: unknown) => options.interestLogger?.error({ err }, 'could not resume the interest run'))
   // The periodic audit seal (src/audit/seal.ts): hourly unless LEDGER_SEAL_INTERVAL_MS says otherwise

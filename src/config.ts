@@ -21,11 +21,23 @@ export const ConfigSchema = z.object({
   LEDGER_POLICY_PATH: z.string().min(1).optional(),
   /** Optional replacement of the shipped pension tables (months divisors, interest rates). */
   LEDGER_PENSION_TABLES_PATH: z.string().min(1).optional(),
+  /** API keys file (issue #7): ids, roles, scopes and the SHA-256 of each secret. */
+  LEDGER_KEYS_PATH: z.string().min(1).default('./data/keys.json'),
+  /** JWTs (issue #7): the issuer's public key (PEM, RS256 or ES256) … */
+  LEDGER_JWT_PUBLIC_KEY_PATH: z.string().min(1).optional(),
+  /** … or a JWKS file (the key chosen by the token's `kid`); one of the two at most. */
+  LEDGER_JWT_JWKS_PATH: z.string().min(1).optional(),
+  /** When set, a JWT's `iss` must be this. */
+  LEDGER_JWT_ISSUER: z.string().min(1).optional(),
+  /** When set, a JWT's `aud` must be (or contain) this. */
+  LEDGER_JWT_AUDIENCE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Longest a read waits for `minPosition`, milliseconds. */
   LEDGER_READ_WAIT_MS: z.coerce.number().int().min(0).max(30_000).default(2_000),
   /** Largest request body, bytes (a 10,000-line submission is about 600 KB). */
   LEDGER_MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** Requests one caller (API key or JWT subject) may make in a minute; 0: no limit. */
+  LEDGER_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
   /** Interval of the periodic audit seal, milliseconds (0: off). Unset: hourly (DEFAULT_SEAL_INTERVAL_MS
    * in src/audit/seal.ts; applied in bootstrap.ts). */
   LEDGER_SEAL_INTERVAL_MS: z.coerce
@@ -55,6 +67,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (parsed.success) {
     if (parsed.data.LEDGER_STORE === 'kurrentdb' && !parsed.data.LEDGER_KURRENTDB_URL)
       throw new ConfigError('invalid configuration:\n  LEDGER_KURRENTDB_URL: required when LEDGER_STORE=kurrentdb')
+    const jwt = parsed.data
+    if (jwt.LEDGER_JWT_PUBLIC_KEY_PATH && jwt.LEDGER_JWT_JWKS_PATH)
+      throw new ConfigError('invalid configuration:\n  LEDGER_JWT_JWKS_PATH: set LEDGER_JWT_PUBLIC_KEY_PATH or LEDGER_JWT_JWKS_PATH, not both')
+    for (const key of ['LEDGER_JWT_ISSUER', 'LEDGER_JWT_AUDIENCE'] as const)
+      if (jwt[key] && !jwt.LEDGER_JWT_PUBLIC_KEY_PATH && !jwt.LEDGER_JWT_JWKS_PATH)
+        throw new ConfigError(`invalid configuration:\n  ${key}: needs LEDGER_JWT_PUBLIC_KEY_PATH or LEDGER_JWT_JWKS_PATH`)
     return parsed.data
   }
   const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)

@@ -4,6 +4,7 @@ import { createLedger } from './bootstrap.js'
 import { loggerOptions } from './logging.js'
 import { PolicyTableError } from './policy-loader.js'
 import { CalendarError } from './calendar-loader.js'
+import { AuthConfigError } from './auth/authenticator.js'
 import { StoreUnavailableError } from './eventstore/port.js'
 import { ReadModelMismatchError } from './projector/read-model-store.js'
 
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
       interestLogger: log.child({ component: 'interest-run' }),
     })
   } catch (err) {
-    if (err instanceof PolicyTableError || err instanceof CalendarError) {
+    if (err instanceof PolicyTableError || err instanceof CalendarError || err instanceof AuthConfigError) {
       log.fatal(err.message)
       process.exit(2)
     }

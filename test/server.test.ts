@@ -4,6 +4,8 @@ import net from 'node:net'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { createKey } from '../src/auth/api-keys.js'
+import { appendKey } from '../src/cli/keys.js'
 
 /** The process entry, started as `npm start` would (through tap's TypeScript loader here). */
 const SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), '../src/server.ts')
@@ -30,10 +32,30 @@ t.test('a bad policy table stops the process with exit 2, naming the file', asyn
   t.match(r.stdout + r.stderr, /table\.json is invalid/)
 })
 
+t.test('an invalid keys file stops the process with exit 2, naming the file and the field', async (t) => {
+  const dir = t.testdir({ 'keys.json': JSON.stringify({ keys: [{ id: 'admin', sha256: 'not-a-hash', role: 'admin' }] }) })
+  const r = spawnSync(process.execPath, [...process.execArgv, SERVER], {
+    env: { ...process.env, PORT: '0', LEDGER_SQLITE_PATH: path.join(dir, 'l.sqlite'), LEDGER_KEYS_PATH: path.join(dir, 'keys.json') },
+    encoding: 'utf8',
+    timeout: START_TIMEOUT_MS,
+  })
+  t.equal(r.status, 2)
+  t.match(r.stdout + r.stderr, /keys file .*keys\.json is invalid:\\n {2}keys\.0\.sha256: /)
+})
+
 t.test('the service starts on the embedded store, answers, and stops gracefully on SIGTERM', async (t) => {
   const dir = t.testdir()
+  // The first key, as `ledger keys create --role auditor --id auditor-1` makes it.
+  const { entry, token } = createKey({ id: 'auditor-1', role: 'auditor' })
+  appendKey(path.join(dir, 'data', 'keys.json'), entry)
   const child = spawn(process.execPath, [...process.execArgv, SERVER], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LEDGER_SQLITE_PATH: path.join(dir, 'data', 'ledger.sqlite') },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LEDGER_SQLITE_PATH: path.join(dir, 'data', 'ledger.sqlite'),
+      LEDGER_KEYS_PATH: path.join(dir, 'data', 'keys.json'),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const timer = setTimeout(() => child.kill('SIGKILL'), START_TIMEOUT_MS)
@@ -43,8 +65,10 @@ t.test('the service starts on the embedded store, answers, and stops gracefully 
   })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   let address: string | undefined
+  const warnings: string[] = []
   for await (const line of createInterface({ input: child.stdout! })) {
-    const entry = JSON.parse(line) as { msg?: string; address?: string }
+    const entry = JSON.parse(line) as { msg?: string; address?: string; level?: number }
+    if (entry.level === 40) warnings.push(entry.msg ?? '')
     if (entry.msg === 'ledger listening') {
       address = entry.address
       break
@@ -54,6 +78,13 @@ t.test('the service starts on the embedded store, answers, and stops gracefully 
   const res = await fetch(`${address}/healthz`)
   t.equal(res.status, 200)
   t.match(await res.json(), { status: 'ok', store: 'sqlite', headPosition: '0' })
+  t.same(warnings, [], 'no warning: a key exists')
+  const pool = `${address}/v1/pools/310000/balances`
+  const refused = await fetch(pool)
+  t.equal(refused.status, 401, '/v1 without a token')
+  t.equal(refused.headers.get('www-authenticate'), 'Bearer realm="ledger"')
+  t.match(refused.headers.get('content-type'), /^application\/problem\+json/)
+  t.equal((await fetch(pool, { headers: { authorization: `Bearer ${token}` } })).status, 200, '/v1 with the key')
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'exit 0 after a graceful shutdown')
 })
@@ -75,6 +106,7 @@ t.test('KurrentDB not reachable: one clear line and exit 3 within the connect ti
       LEDGER_KURRENTDB_URL: `kurrentdb://admin:secret@127.0.0.1:${port}?tls=false`,
       LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS: '3000',
       LEDGER_SQLITE_PATH: path.join(t.testdir(), 'l.sqlite'),
+      LEDGER_KEYS_PATH: path.join(t.testdir(), 'keys.json'),
     },
     encoding: 'utf8',
     timeout: START_TIMEOUT_MS,

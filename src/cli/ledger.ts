@@ -20,7 +20,8 @@
  *
  * The auditors' commands (issue #6) are registered from their modules: `audit replay`
  * (audit-replay.ts), `audit verify | seal | export` (audit-integrity.ts) and `projections rebuild`
- * (projections-rebuild.ts). Usage errors (an unknown option, a missing argument) exit with 2.
+ * (projections-rebuild.ts), and `keys create | list` (keys.ts). Usage errors (an unknown option, a
+ * missing argument) exit with 2.
  */
 import { invokedDirectly } from './invoked-directly.js'
 import { createReadStream } from 'node:fs'
@@ -34,6 +35,7 @@ import { openStore, processContext } from './context.js'
 import { registerAuditReplay } from './audit-replay.js'
 import { registerAuditIntegrity } from './audit-integrity.js'
 import { registerProjectionsRebuild } from './projections-rebuild.js'
+import { registerKeys } from './keys.js'
 import { loadPolicyBook } from '../policy-loader.js'
 import { maskCitizenId } from '../domain/ids.js'
 import { describeLegacyRefusal } from '../domain/legacy/decide.js'
@@ -240,6 +242,7 @@ export async function main(argv: readonly string[] = process.argv, env: NodeJS.P
   registerAuditIntegrity(audit, ctx)
   const projections = program.command('projections').description('The read models the service answers from.').exitOverride()
   registerProjectionsRebuild(projections, ctx)
+  registerKeys(program.command('keys').description('API keys of LEDGER_KEYS_PATH (issue #7): create one, list them.').exitOverride(), ctx)
   await program.parseAsync(argv as string[])
   return status
 }

@@ -5,6 +5,7 @@ import { verifyStream } from '../audit/verify.js'
 import { exportPage } from '../audit/export.js'
 import { HttpProblem } from './problem.js'
 import { Limit, PositionString } from './schemas.js'
+import { exportAuditEvents, verifyAuditStream } from './access.js'
 
 /** Longest stream name the audit routes accept. */
 export const MAX_STREAM_NAME_LENGTH = 200
@@ -36,7 +37,7 @@ export const StreamName = z
 export const auditRoutes =
   (deps: { store: EventStore }): FastifyPluginAsyncZod =>
   async (app) => {
-    app.get('/v1/audit/streams/:stream/verify', { schema: { params: z.strictObject({ stream: StreamName }) } }, async (request) => {
+    app.get('/v1/audit/streams/:stream/verify', { schema: { params: z.strictObject({ stream: StreamName }) }, config: { access: verifyAuditStream } }, async (request) => {
       const { stream } = request.params
       const report = await verifyStream(deps.store, stream)
       if (!report) throw new HttpProblem(404, 'stream-not-found', 'No such stream', `the log has no events of stream ${stream} and no seal names it`)
@@ -45,7 +46,10 @@ export const auditRoutes =
 
     app.get(
       '/v1/audit/events',
-      { schema: { querystring: z.strictObject({ fromPosition: PositionString.optional(), limit: Limit(MAX_EXPORT_LIMIT) }) } },
+      {
+        schema: { querystring: z.strictObject({ fromPosition: PositionString.optional(), limit: Limit(MAX_EXPORT_LIMIT) }) },
+        config: { access: exportAuditEvents },
+      },
       async (request, reply) => {
         const limit = request.query.limit ?? DEFAULT_EXPORT_LIMIT
         const from = request.query.fromPosition !== undefined ? BigInt(request.query.fromPosition) : undefined

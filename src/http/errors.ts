@@ -37,57 +37,76 @@ export function installProblemHandlers(app: FastifyInstance): void {
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof HttpProblem) return send(reply, request, error)
-    if (hasZodFastifySchemaValidationErrors(error)) {
-      const where = error.validationContext ?? 'body'
-      const errors: FieldError[] = error.validation.flatMap((v) => {
-        const at = v.instancePath === '/' ? '' : v.instancePath
-        // An unknown field is named by its own pointer, one error per field.
-        const unknown = v.keyword === 'unrecognized_keys' && Array.isArray(v.params['keys']) ? (v.params['keys'] as string[]) : undefined
-        const pointers = unknown ? unknown.map((k) => `${at}/${k.replaceAll('~', '~0').replaceAll('/', '~1')}`) : [at || '/']
-        return pointers.map((pointer) => {
-          const line = where === 'body' ? lineOf(pointer) : undefined
-          const message = unknown ? `unknown field ${JSON.stringify(unknown[pointers.indexOf(pointer)])}` : (v.message ?? 'invalid')
-          return { pointer, ...(line !== undefined ? { line } : {}), message, in: where }
-        })
-      })
-      return send(
-        reply,
-        request,
-        new HttpProblem(400, 'validation', 'Malformed request', `the request ${where} does not match the contract; see errors[]`, boundedErrors(errors)),
-      )
+    // Whatever goes wrong while answering (an odd thrown value, a bug below), the answer is the
+    // generic 500: Fastify's fallback handler would answer the error's message.
+    try {
+      return answerError(error, request, reply)
+    } catch (failure) {
+      request.log.error({ err: failure }, 'error handler failed')
+      return send(reply, request, INTERNAL)
     }
-    if (error instanceof WrongExpectedRevisionError) {
-      return send(
-        reply,
-        request,
-        new HttpProblem(409, 'concurrency-conflict', 'Concurrent change', 'another request changed the same records at the same time; retry the request', {
-          stream: error.stream,
-        }),
-      )
-    }
-    if (error instanceof StoreLimitExceededError) {
-      request.log.warn({ err: error }, 'store size limit')
-      return send(reply, request, new HttpProblem(413, 'store-limit-exceeded', 'Too large for the event store', error.message))
-    }
-    if (error instanceof StoreUnavailableError) {
-      request.log.warn({ err: error }, 'store unavailable')
-      return send(
-        reply,
-        request,
-        new HttpProblem(503, 'store-unavailable', 'Store unavailable', 'the event store is unavailable; nothing was recorded; retry later', {}, {
-          'retry-after': String(error.retryAfterSeconds),
-        }),
-      )
-    }
-    const known = error.code ? FASTIFY_CLIENT_ERRORS[error.code] : undefined
-    if (known) return send(reply, request, new HttpProblem(known[0], known[1], known[2], error.message))
-    if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
-      return send(reply, request, new HttpProblem(error.statusCode, 'client-error', 'Bad request', error.message))
-    }
-    request.log.error({ err: error }, 'unhandled error')
-    return send(reply, request, new HttpProblem(500, 'internal', 'Internal error', 'an unexpected error occurred; it has been logged'))
   })
+}
+
+/** The answer to anything unexpected: says nothing of what happened (the log has it). */
+const INTERNAL = new HttpProblem(500, 'internal', 'Internal error', 'an unexpected error occurred; it has been logged')
+
+function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  // A thrown non-Error (a string, null, a plain object) is unexpected whatever it says.
+  if (!(error instanceof Error)) {
+    request.log.error({ thrown: typeof error }, 'unhandled non-Error thrown')
+    return send(reply, request, INTERNAL)
+  }
+  if (error instanceof HttpProblem) return send(reply, request, error)
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const where = error.validationContext ?? 'body'
+    const errors: FieldError[] = error.validation.flatMap((v) => {
+      const at = v.instancePath === '/' ? '' : v.instancePath
+      // An unknown field is named by its own pointer, one error per field.
+      const unknown = v.keyword === 'unrecognized_keys' && Array.isArray(v.params['keys']) ? (v.params['keys'] as string[]) : undefined
+      const pointers = unknown ? unknown.map((k) => `${at}/${k.replaceAll('~', '~0').replaceAll('/', '~1')}`) : [at || '/']
+      return pointers.map((pointer) => {
+        const line = where === 'body' ? lineOf(pointer) : undefined
+        const message = unknown ? `unknown field ${JSON.stringify(unknown[pointers.indexOf(pointer)])}` : (v.message ?? 'invalid')
+        return { pointer, ...(line !== undefined ? { line } : {}), message, in: where }
+      })
+    })
+    return send(
+      reply,
+      request,
+      new HttpProblem(400, 'validation', 'Malformed request', `the request ${where} does not match the contract; see errors[]`, boundedErrors(errors)),
+    )
+  }
+  if (error instanceof WrongExpectedRevisionError) {
+    return send(
+      reply,
+      request,
+      new HttpProblem(409, 'concurrency-conflict', 'Concurrent change', 'another request changed the same records at the same time; retry the request', {
+        stream: error.stream,
+      }),
+    )
+  }
+  if (error instanceof StoreLimitExceededError) {
+    request.log.warn({ err: error }, 'store size limit')
+    return send(reply, request, new HttpProblem(413, 'store-limit-exceeded', 'Too large for the event store', error.message))
+  }
+  if (error instanceof StoreUnavailableError) {
+    request.log.warn({ err: error }, 'store unavailable')
+    return send(
+      reply,
+      request,
+      new HttpProblem(503, 'store-unavailable', 'Store unavailable', 'the event store is unavailable; nothing was recorded; retry later', {}, {
+        'retry-after': String(error.retryAfterSeconds),
+      }),
+    )
+  }
+  const known = error.code ? FASTIFY_CLIENT_ERRORS[error.code] : undefined
+  if (known) return send(reply, request, new HttpProblem(known[0], known[1], known[2], error.message))
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+    return send(reply, request, new HttpProblem(error.statusCode, 'client-error', 'Bad request', error.message))
+  }
+  request.log.error({ err: error }, 'unhandled error')
+  return send(reply, request, INTERNAL)
 }
 
 function send(reply: FastifyReply, request: FastifyRequest, problem: HttpProblem, withInstance = true) {

@@ -5,6 +5,7 @@ import { shanghaiDate } from '../domain/working-days.js'
 import type { InterestRunner } from '../usecases/interest-run.js'
 import { HttpProblem } from './problem.js'
 import { metadataOf } from './request-metadata.js'
+import { getInterestRun, startInterestRun } from './access.js'
 
 /** First and last year an interest run may be for. */
 export const FIRST_INTEREST_YEAR = 1992
@@ -31,7 +32,7 @@ export const InterestRunBody = z.strictObject({
 export const interestRunRoutes =
   (runner: InterestRunner, clock: () => Date): FastifyPluginAsyncZod =>
   async (app) => {
-    app.post('/v1/interest-runs', { schema: { body: InterestRunBody } }, async (request, reply) => {
+    app.post('/v1/interest-runs', { schema: { body: InterestRunBody }, config: { access: startInterestRun } }, async (request, reply) => {
       const b = request.body
       const currentYear = Number(shanghaiDate(clock()).slice(0, 4))
       const result = await runner.start({ year: b.year, ...(b.rate !== undefined ? { ratePercent: b.rate } : {}), currentYear }, metadataOf(request))
@@ -46,7 +47,7 @@ export const interestRunRoutes =
         .send({ status: result.kind, ...result.view })
     })
 
-    app.get('/v1/interest-runs/:year', { schema: { params: z.strictObject({ year: z.string().regex(/^\d{4}$/, 'a year YYYY') }) } }, async (request) => {
+    app.get('/v1/interest-runs/:year', { schema: { params: z.strictObject({ year: z.string().regex(/^\d{4}$/, 'a year YYYY') }) }, config: { access: getInterestRun } }, async (request) => {
       const run = await runner.get(Number(request.params.year))
       if (!run) throw new HttpProblem(404, 'interest-run-not-found', 'No interest run for this year', `no interest run for ${request.params.year}`)
       return run

@@ -19,6 +19,7 @@ import type { ImportLegacyHandler, ImportLegacyHistoryResult, ImportPoolLegacyBa
 import { HttpProblem, boundedErrors } from './problem.js'
 import { metadataOf } from './request-metadata.js'
 import { CitizenId, Region } from './schemas.js'
+import { postLegacyHistory, postPoolLegacyBalance } from './access.js'
 
 /**
  * Routes of legacy history (issue #4): `POST /v1/persons/{personId}/legacy-history` and
@@ -108,7 +109,7 @@ export const legacyRoutes =
   async (app) => {
     app.post(
       '/v1/persons/:personId/legacy-history',
-      { schema: { params: z.strictObject({ personId: CitizenId }), body: LegacyHistoryBody } },
+      { schema: { params: z.strictObject({ personId: CitizenId }), body: LegacyHistoryBody }, config: { access: postLegacyHistory } },
       async (request, reply) => {
         const { personId } = request.params
         const result = await handler.importHistory(legacyHistoryCommand(personId, request.body), metadataOf(request))
@@ -120,7 +121,7 @@ export const legacyRoutes =
 
     app.post(
       '/v1/pools/:region/legacy-balance',
-      { schema: { params: z.strictObject({ region: Region }), body: PoolLegacyBalanceBody } },
+      { schema: { params: z.strictObject({ region: Region }), body: PoolLegacyBalanceBody }, config: { access: postPoolLegacyBalance } },
       async (request, reply) => {
         const { region } = request.params
         const result = await handler.importPoolBalance(poolLegacyCommand(region, request.body), metadataOf(request))

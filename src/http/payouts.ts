@@ -6,6 +6,7 @@ import { HttpProblem } from './problem.js'
 import { metadataOf } from './request-metadata.js'
 import { Amount, CitizenId, Period, PositiveAmount, RequestKey } from './schemas.js'
 import { keyedAnswer } from './keyed-answer.js'
+import { postPayout } from './access.js'
 
 /** A benefit kind of the schemes other than pension, recorded as given: e.g. `benefit`,
  * `reimbursement`, `injury-allowance`, `maternity-allowance`. */
@@ -32,7 +33,7 @@ const two = (a: string | undefined) => (a === undefined ? undefined : formatYuan
 export const payoutRoutes =
   (handler: PayoutHandler): FastifyPluginAsyncZod =>
   async (app) => {
-    app.post('/v1/payouts', { schema: { body: PayoutBody } }, async (request, reply) => {
+    app.post('/v1/payouts', { schema: { body: PayoutBody }, config: { access: postPayout(handler) } }, async (request, reply) => {
       const b = request.body
       const amount = 'amount' in b ? two(b.amount) : undefined
       const fromIndividualAccount = 'fromIndividualAccount' in b ? two(b.fromIndividualAccount) : undefined

@@ -10,6 +10,7 @@ import { HttpProblem } from './problem.js'
 import { readPosition } from './read-position.js'
 import { CitizenId, Limit, Period, PositionString, RevisionString } from './schemas.js'
 import { personBalancesAt, type Cut } from '../audit/point-in-time.js'
+import { getPersonBalances, getPersonEvents, type PersonDocRead } from './access.js'
 
 /** Most events one `GET /v1/persons/{id}/events` answers (about 80 years of monthly lines). */
 export const MAX_EVENTS_PER_PAGE = 1_000
@@ -30,8 +31,13 @@ export const personRoutes =
   (deps: PersonRoutesDeps): FastifyPluginAsyncZod =>
   async (app) => {
     const params = z.strictObject({ personId: CitizenId })
+    // Who may read a person (access.ts) is decided on the person's stream folded with the
+    // person-balances projection, not on the read model: the read model may lag behind the log, and
+    // a lagging one would open a person just written to every region, or keep a transferred account
+    // closed to its new region (and open to the old one) until the projector catches up.
+    const personDoc: PersonDocRead = (personId) => foldPersonBalances(deps.store, personId)
 
-    app.get('/v1/persons/:personId/balances', { schema: { params, querystring: BalancesQuery } }, async (request) => {
+    app.get('/v1/persons/:personId/balances', { schema: { params, querystring: BalancesQuery }, config: { access: getPersonBalances(personDoc) } }, async (request) => {
       const { personId } = request.params
       const cut = cutOf(request.query)
       if (cut) {
@@ -58,6 +64,7 @@ export const personRoutes =
             limit: Limit(MAX_EVENTS_PER_PAGE),
           }),
         },
+        config: { access: getPersonEvents(personDoc) },
       },
       async (request) => {
         const { personId } = request.params
@@ -83,6 +90,16 @@ export const personRoutes =
       },
     )
   }
+
+/** The person's balances document folded from the log with the projection (undefined for a person
+ * without events). */
+async function foldPersonBalances(store: EventStore, personId: string): Promise<PersonBalancesDoc | undefined> {
+  let doc: PersonBalancesDoc | undefined
+  for await (const e of store.readStream(personStream(personId))) {
+    if (personBalances.keysOf(e).includes(personId)) doc = personBalances.evolve(doc ?? personBalances.initial(personId), e, personId)
+  }
+  return doc
+}
 
 async function hasEvents(store: EventStore, personId: string): Promise<boolean> {
   for await (const _ of store.readStream(personStream(personId), { maxCount: 1 })) return true

@@ -7,6 +7,7 @@ import type { Projector } from '../projector/projector.js'
 import { HttpProblem } from './problem.js'
 import { readPosition } from './read-position.js'
 import { Region } from './schemas.js'
+import { getPoolBalances } from './access.js'
 import { BalancesQuery, cutOf } from './persons.js'
 import { poolBalancesAt, type Cut } from '../audit/point-in-time.js'
 import type { EventStore } from '../eventstore/port.js'
@@ -29,7 +30,7 @@ export const poolRoutes =
   async (app) => {
     app.get(
       '/v1/pools/:region/balances',
-      { schema: { params: z.strictObject({ region: Region }), querystring: BalancesQuery } },
+      { schema: { params: z.strictObject({ region: Region }), querystring: BalancesQuery }, config: { access: getPoolBalances } },
       async (request) => {
         const { region } = request.params
         const cut = cutOf(request.query)

@@ -1,17 +1,24 @@
 import type { FastifyRequest } from 'fastify'
+import { principalOf } from './auth.js'
 import { HttpProblem } from './problem.js'
-import { ACTOR_PATTERN } from './schemas.js'
 
 /**
- * The event metadata of a write request: the `x-actor` header (who acts, until authentication comes
- * with issue #7; `anonymous` when absent) and the request id as `correlationId`.
- * @throws HttpProblem 400 for an `x-actor` that is not 1-64 characters of ACTOR_PATTERN.
+ * The event metadata of a write request (issue #7): `actor` is the authenticated principal's (the
+ * API key's id, the JWT's subject, `ledger` for the system principal) and `correlationId` the
+ * request id.
+ *
+ * The `x-actor` header said who acted before authentication existed; a client still sending it
+ * would believe it names the actor, so it is refused rather than silently ignored.
+ * @throws HttpProblem 400 when the request carries `x-actor`; 401 without a principal.
  */
 export function metadataOf(request: FastifyRequest): { actor: string; correlationId: string } {
-  const actor = request.headers['x-actor']
-  if (actor !== undefined && (typeof actor !== 'string' || !ACTOR_PATTERN.test(actor)))
-    throw new HttpProblem(400, 'validation', 'Malformed request', 'header x-actor must be 1-64 characters from A-Z a-z 0-9 . _ @ : -', {
-      errors: [{ pointer: '/', message: 'bad x-actor header', in: 'headers' }],
-    })
-  return { actor: actor ?? 'anonymous', correlationId: request.id }
+  if (request.headers['x-actor'] !== undefined)
+    throw new HttpProblem(
+      400,
+      'validation',
+      'Malformed request',
+      'the x-actor header is replaced by authentication: the actor recorded is the API key id or the token subject; send no x-actor',
+      { errors: [{ pointer: '/', message: 'x-actor is replaced by authentication', in: 'headers' }] },
+    )
+  return { actor: principalOf(request).actor, correlationId: request.id }
 }

@@ -6,6 +6,7 @@ import { IsoDate } from './legacy.js'
 import { HttpProblem } from './problem.js'
 import { metadataOf } from './request-metadata.js'
 import { Amount, CitizenId, Region } from './schemas.js'
+import { postRetirement } from './access.js'
 
 /** Body of `POST /v1/persons/{personId}/retirement`. */
 export const RetirementBody = z.strictObject({
@@ -26,7 +27,7 @@ export const retirementRoutes =
   async (app) => {
     app.post(
       '/v1/persons/:personId/retirement',
-      { schema: { params: z.strictObject({ personId: CitizenId }), body: RetirementBody } },
+      { schema: { params: z.strictObject({ personId: CitizenId }), body: RetirementBody }, config: { access: postRetirement } },
       async (request, reply) => {
         const { personId } = request.params
         const b = request.body

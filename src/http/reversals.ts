@@ -6,6 +6,7 @@ import { HttpProblem } from './problem.js'
 import { metadataOf } from './request-metadata.js'
 import { RequestKey, RevisionString } from './schemas.js'
 import { keyedAnswer } from './keyed-answer.js'
+import { postReversal } from './access.js'
 
 /** Longest reason of a reversal, characters. */
 export const MAX_REVERSAL_REASON_CHARS = 500
@@ -29,7 +30,7 @@ export const ReversalBody = z.strictObject({
 export const reversalRoutes =
   (handler: ReversalHandler): FastifyPluginAsyncZod =>
   async (app) => {
-    app.post('/v1/reversals', { schema: { body: ReversalBody } }, async (request, reply) => {
+    app.post('/v1/reversals', { schema: { body: ReversalBody }, config: { access: postReversal(handler) } }, async (request, reply) => {
       const b = request.body
       const stream = b.eventRef.stream
       if (!stream.startsWith(PERSON_STREAM_PREFIX))

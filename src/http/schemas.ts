@@ -36,9 +36,12 @@ export const Wage = z
     'a decimal string in yuan, greater than 0, at most 99999999.99, with at most two places, e.g. "8500.00"',
   )
 
+/** A submission's id, its idempotency key. */
+export const SubmissionId = z.string().regex(SUBMISSION_ID_PATTERN, '1 to 64 characters from A-Z a-z 0-9 . _ -')
+
 /** Body of `POST /v1/contribution-submissions`. */
 export const SubmissionBody = z.strictObject({
-  submissionId: z.string().regex(SUBMISSION_ID_PATTERN, '1 to 64 characters from A-Z a-z 0-9 . _ -'),
+  submissionId: SubmissionId,
   employerId: EmployerId,
   region: Region,
   period: Period,
@@ -77,7 +80,8 @@ export const Limit = (max: number) =>
     .refine((n) => n <= max, `at most ${max}`)
     .optional()
 
-/** `x-actor` header: who is acting (until authentication comes): 1-64 characters, no blanks. */
+/** An actor name the CLI records in event metadata (`--actor`): 1-64 characters, no blanks. Over
+ * HTTP the actor is the authenticated principal (issue #7). */
 export const ACTOR_PATTERN = /^[A-Za-z0-9._@:-]{1,64}$/
 
 /** `?minPosition=`: wait (bounded) until the projections have reached this position. */

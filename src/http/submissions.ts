@@ -1,16 +1,22 @@
+import { z } from 'zod'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { yuan } from '../domain/money.js'
 import type { WorkInjuryClass } from '../domain/schemes.js'
 import type { RecordSubmissionHandler, RecordSubmissionResult } from '../usecases/record-submission.js'
 import { HttpProblem, boundedErrors } from './problem.js'
 import { metadataOf } from './request-metadata.js'
-import { SubmissionBody } from './schemas.js'
+import { SubmissionBody, SubmissionId } from './schemas.js'
+import { getSubmission, postSubmission } from './access.js'
 
-/** Routes of the `contribution-submissions` resource. */
+/**
+ * Routes of the `contribution-submissions` resource: `POST` records a payroll submission; `GET
+ * /v1/contribution-submissions/{submissionId}` answers the recorded one (its employer, region,
+ * period, line count, totals, policy row and log position; 404 when none was recorded).
+ */
 export const submissionRoutes =
   (handler: RecordSubmissionHandler): FastifyPluginAsyncZod =>
   async (app) => {
-    app.post('/v1/contribution-submissions', { schema: { body: SubmissionBody } }, async (request, reply) => {
+    app.post('/v1/contribution-submissions', { schema: { body: SubmissionBody }, config: { access: postSubmission } }, async (request, reply) => {
       const body = request.body
       const metadata = metadataOf(request)
       const result = await handler.handle(
@@ -34,6 +40,33 @@ export const submissionRoutes =
         totals: r.totals,
       })
     })
+
+    app.get(
+      '/v1/contribution-submissions/:submissionId',
+      { schema: { params: z.strictObject({ submissionId: SubmissionId }) }, config: { access: getSubmission(handler) } },
+      async (request) => {
+        const { submissionId } = request.params
+        const found = await handler.get(submissionId)
+        if (!found)
+          throw new HttpProblem(404, 'submission-not-found', 'No such submission', `no submission ${submissionId} was recorded`)
+        const d = found.data
+        return {
+          submissionId: d.submissionId,
+          // Only recorded submissions are kept: a refused one leaves nothing behind.
+          status: 'recorded' as const,
+          employerId: d.employerId,
+          region: d.region,
+          period: d.period,
+          workInjuryClass: d.workInjuryClass,
+          lineCount: d.lineCount,
+          totals: d.totals,
+          policyId: d.policyId,
+          policyTableVersion: d.policyTableVersion,
+          recordedAt: found.recordedAt,
+          position: found.position.toString(),
+        }
+      },
+    )
   }
 
 /** Turns a refusing decision into its problem (409 / 422). */

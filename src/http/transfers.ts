@@ -19,6 +19,17 @@ import { HttpProblem } from './problem.js'
 import { readPosition } from './read-position.js'
 import { metadataOf } from './request-metadata.js'
 import { CitizenId, Limit, PositionString, Region } from './schemas.js'
+import type { Access } from './auth.js'
+import {
+  acceptTransfer,
+  cancelTransfer,
+  completeTransfer,
+  getTransfer,
+  listTransfers,
+  registerTransfer,
+  rejectTransfer,
+  sendTransfer,
+} from './access.js'
 
 /** Most transfers one list answer holds. */
 export const MAX_TRANSFERS_PER_PAGE = 500
@@ -52,7 +63,10 @@ export const transferRoutes =
 
     app.post(
       '/v1/transfers',
-      { schema: { body: z.strictObject({ transferId: TransferId, personId: CitizenId, fromRegion: Region, toRegion: Region }) } },
+      {
+        schema: { body: z.strictObject({ transferId: TransferId, personId: CitizenId, fromRegion: Region, toRegion: Region }) },
+        config: { access: registerTransfer },
+      },
       async (request, reply) => {
         const b = request.body
         for (const field of ['fromRegion', 'toRegion'] as const) {
@@ -75,9 +89,10 @@ export const transferRoutes =
     const step = (
       path: string,
       body: z.ZodType<Record<string, unknown> | undefined | null>,
+      access: Access,
       decide: (transferId: string, today: string, body: Record<string, unknown>) => Parameters<TransferHandler['step']>[2],
     ) =>
-      app.post(`/v1/transfers/:transferId/${path}`, { schema: { params, body } }, async (request, reply) => {
+      app.post(`/v1/transfers/:transferId/${path}`, { schema: { params, body }, config: { access } }, async (request, reply) => {
         const { transferId } = request.params
         const result = await handler.step(
           transferId,
@@ -90,15 +105,15 @@ export const transferRoutes =
 
     // No body at all arrives as null.
     const empty = z.strictObject({}).nullish()
-    step('accept', empty, (transferId, today) => (t) => decideAccept({ transferId, today }, t))
-    step('reject', z.strictObject({ reason: Reason }), (transferId, today, b) => (t) => decideReject({ transferId, today, reason: b['reason'] as string }, t))
-    step('cancel', z.strictObject({ reason: Reason.optional() }).nullish(), (transferId, today, b) => (t) =>
+    step('accept', empty, acceptTransfer(handler), (transferId, today) => (t) => decideAccept({ transferId, today }, t))
+    step('reject', z.strictObject({ reason: Reason }), rejectTransfer(handler), (transferId, today, b) => (t) => decideReject({ transferId, today, reason: b['reason'] as string }, t))
+    step('cancel', z.strictObject({ reason: Reason.optional() }).nullish(), cancelTransfer(handler), (transferId, today, b) => (t) =>
       decideCancel({ transferId, today, reason: (b['reason'] as string | undefined) ?? 'cancelled before sending' }, t),
     )
-    step('send', empty, (transferId, today) => (t, pension) => decideSend({ transferId, today }, t, pension))
-    step('complete', empty, (transferId, today) => (t) => decideComplete({ transferId, today }, t))
+    step('send', empty, sendTransfer(handler), (transferId, today) => (t, pension) => decideSend({ transferId, today }, t, pension))
+    step('complete', empty, completeTransfer(handler), (transferId, today) => (t) => decideComplete({ transferId, today }, t))
 
-    app.get('/v1/transfers/:transferId', { schema: { params } }, async (request) => {
+    app.get('/v1/transfers/:transferId', { schema: { params }, config: { access: getTransfer(handler) } }, async (request) => {
       const found = await handler.get(request.params.transferId)
       if (!found) throw notFound(request.params.transferId)
       return { ...found.view, position: found.position.toString() }
@@ -118,6 +133,7 @@ export const transferRoutes =
             minPosition: PositionString.optional(),
           }),
         },
+        config: { access: listTransfers },
       },
       async (request) => {
         const q = request.query

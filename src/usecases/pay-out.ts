@@ -1,6 +1,9 @@
 import type { EventMetadata, EventStore } from '../eventstore/port.js'
 import { decidePayout, type PayoutDecision, type RecordPayout } from '../domain/payout/decide.js'
-import { PAYOUT_REQUEST_RECORDED, payoutStream, type PayoutRequestRecordedData } from '../domain/payout/events.js'
+import { PAYOUT_REQUEST_RECORDED, payoutStream, type PayoutRecordedData, type PayoutRequestRecordedData } from '../domain/payout/events.js'
+import { personStream } from '../domain/contribution/events.js'
+import { evolvePersonAccounts, initialPersonAccounts, type PersonAccountsState } from '../domain/person/person-accounts.js'
+import { foldStream } from './fold-stream.js'
 import { shanghaiDate } from '../domain/working-days.js'
 import { KeyedLock } from './keyed-lock.js'
 import { runKeyedPersonCommand, type KeyedResult } from './keyed-person-command.js'
@@ -18,6 +21,18 @@ export class PayoutHandler {
     private readonly store: EventStore,
     private readonly clock: () => Date = () => new Date(),
   ) {}
+
+  /** The payout recorded under `payoutId` (from its marker), or undefined when none. */
+  async recorded(payoutId: string): Promise<PayoutRecordedData | undefined> {
+    for await (const e of this.store.readStream(payoutStream(payoutId), { maxCount: 1 }))
+      if (e.type === PAYOUT_REQUEST_RECORDED) return (e.data as PayoutRequestRecordedData).payout
+    return undefined
+  }
+
+  /** The person's accounts folded from the log (what a payout is decided on). */
+  async accounts(personId: string): Promise<PersonAccountsState> {
+    return (await foldStream(this.store, personStream(personId), initialPersonAccounts(), evolvePersonAccounts)).state
+  }
 
   /**
    * Pays (or finds paid) a payout.

@@ -138,9 +138,14 @@ export class RecordSubmissionHandler {
     }
   }
 
-  private async readSubmission(submissionId: string): Promise<{ data: ContributionSubmissionRecordedData; position: bigint } | undefined> {
+  /** The recorded submission (its `ContributionSubmissionRecorded` event), or undefined when none. */
+  get(submissionId: string): Promise<{ data: ContributionSubmissionRecordedData; position: bigint; recordedAt: string } | undefined> {
+    return this.readSubmission(submissionId)
+  }
+
+  private async readSubmission(submissionId: string): Promise<{ data: ContributionSubmissionRecordedData; position: bigint; recordedAt: string } | undefined> {
     for await (const event of this.store.readStream(submissionStream(submissionId), { maxCount: 1 })) {
-      if (event.type === SUBMISSION_RECORDED) return { data: event.data as ContributionSubmissionRecordedData, position: event.position }
+      if (event.type === SUBMISSION_RECORDED) return { data: event.data as ContributionSubmissionRecordedData, position: event.position, recordedAt: event.recordedAt }
     }
     return undefined
   }

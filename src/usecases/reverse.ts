@@ -17,6 +17,13 @@ export class ReversalHandler {
 
   constructor(private readonly store: EventStore) {}
 
+  /** The event at `ref` (stream and decimal revision), or undefined when there is none. */
+  async eventAt(ref: { stream: string; revision: string }): Promise<{ type: string; data: unknown } | undefined> {
+    const revision = BigInt(ref.revision)
+    for await (const e of this.store.readStream(ref.stream, { fromRevision: revision, maxCount: 1 })) if (e.revision === revision) return { type: e.type, data: e.data }
+    return undefined
+  }
+
   /**
    * Reverses (or finds reversed) the event `cmd.eventRef` names; the stream must be a person's
    * (`person-{personId}`, checked by the caller's schema).

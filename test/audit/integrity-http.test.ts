@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { canonicalize } from 'json-canonicalize'
 import { createLedger } from '../../src/bootstrap.js'
+import { systemAuthenticator } from '../../src/http/auth.js'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { openSqliteEventStore } from '../../src/eventstore/sqlite/sqlite-event-store.js'
 import { AUDIT_SEALS_STREAM, latestSeal, seal } from '../../src/audit/seal.js'
@@ -125,7 +126,7 @@ t.test('on a SQLite file: a changed row and a deleted stream, found through HTTP
   raw.prepare(`DELETE FROM events WHERE stream = 'submission-S1'`).run()
   raw.close()
 
-  const ledger = await createLedger(loadConfig({ LEDGER_SQLITE_PATH: db, LOG_LEVEL: 'silent', LEDGER_SEAL_INTERVAL_MS: '0' }))
+  const ledger = await createLedger(loadConfig({ LEDGER_SQLITE_PATH: db, LOG_LEVEL: 'silent', LEDGER_SEAL_INTERVAL_MS: '0' }), { authenticator: systemAuthenticator })
   t.teardown(ledger.close)
   const a0 = hashOf('person-A', 0, 'Credited', { amount: '850.00' }, ZEROS)
   const a1 = hashOf('person-A', 1, 'Credited', { amount: '170.00' }, a0)
@@ -157,7 +158,7 @@ t.test('bootstrap starts the periodic seal (LEDGER_SEAL_INTERVAL_MS) and stops i
   for (const bad of ['500', '-1', '1.5', 'hourly', String(8 * 24 * 3_600_000)]) t.throws(() => loadConfig({ LEDGER_SEAL_INTERVAL_MS: bad }), ConfigError, bad)
 
   const db = join(tempDir(t), 'ledger.sqlite')
-  const ledger = await createLedger(loadConfig({ LEDGER_SQLITE_PATH: db, LOG_LEVEL: 'silent', LEDGER_SEAL_INTERVAL_MS: '1000' }))
+  const ledger = await createLedger(loadConfig({ LEDGER_SQLITE_PATH: db, LOG_LEVEL: 'silent', LEDGER_SEAL_INTERVAL_MS: '1000' }), { authenticator: systemAuthenticator })
   await ledger.store.append('person-A', [{ type: 'Credited', data: { amount: '1.00' } }], 'no_stream')
   const deadline = Date.now() + 10_000
   while (!(await latestSeal(ledger.store)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))

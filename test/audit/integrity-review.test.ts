@@ -24,6 +24,7 @@ import { AUDIT_SEALS_STREAM, SealRefusedError, seal } from '../../src/audit/seal
 import { exportPage, exportToFile } from '../../src/audit/export.js'
 import { main } from '../../src/cli/ledger.js'
 import { createLedger } from '../../src/bootstrap.js'
+import { systemAuthenticator } from '../../src/http/auth.js'
 import { loadConfig } from '../../src/config.js'
 import { collect } from '../helpers/async.js'
 
@@ -290,7 +291,7 @@ t.test('4. the digest covers chunk references and inline heads, checked per stre
     const report = await verifyStream(reopen(), 'person-B')
     t.same(report, { stream: 'person-B', events: 0, head: null, ok: false, brokenAt: { stream: AUDIT_SEALS_STREAM, ...expected, position: '10' } })
 
-    const service = await createLedger(loadConfig({ LEDGER_SQLITE_PATH: db, LOG_LEVEL: 'silent', LEDGER_SEAL_INTERVAL_MS: '0' }))
+    const service = await createLedger(loadConfig({ LEDGER_SQLITE_PATH: db, LOG_LEVEL: 'silent', LEDGER_SEAL_INTERVAL_MS: '0' }), { authenticator: systemAuthenticator })
     t.teardown(service.close)
     const res = await service.app.inject({ method: 'GET', url: '/v1/audit/streams/person-B/verify' })
     t.equal(res.statusCode, 200, 'not a 404: the seal cannot be trusted')
@@ -344,7 +345,7 @@ t.test('6. a position beyond int64 reads nothing (store, HTTP, CLI)', async (t) 
   t.equal((await collect(store.readAll({ fromPosition: 6n }))).length, 1, 'still inclusive')
   await store.close()
 
-  const service = await createLedger(loadConfig({ LEDGER_SQLITE_PATH: db, LOG_LEVEL: 'silent', LEDGER_SEAL_INTERVAL_MS: '0' }))
+  const service = await createLedger(loadConfig({ LEDGER_SQLITE_PATH: db, LOG_LEVEL: 'silent', LEDGER_SEAL_INTERVAL_MS: '0' }), { authenticator: systemAuthenticator })
   t.teardown(service.close)
   for (const p of ['9223372036854775808', '340282366920938463463374607431768211455']) {
     const res = await service.app.inject({ method: 'GET', url: `/v1/audit/events?fromPosition=${p}` })

@@ -1,3 +1,4 @@
+import { systemAuthenticator } from '../../src/http/auth.js'
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -71,6 +72,7 @@ async function fileLedger(t: Test, clockStart = '2025-06-30T02:00:00Z') {
     policies: loadPolicyBook(),
     pensionTables: loadPensionTables(),
     readWaitMs: 2_000,
+    authenticator: systemAuthenticator,
     maxBodyBytes: 4 * 1024 * 1024,
     clock: movableClock(clockStart).clock,
   })

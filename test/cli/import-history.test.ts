@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createLedger } from '../../src/bootstrap.js'
+import { systemAuthenticator } from '../../src/http/auth.js'
 import { loadConfig } from '../../src/config.js'
 import { emptySummary, importHistoryFile, summaryLines } from '../../src/cli/ledger.js'
 import { openSqliteEventStore } from '../../src/eventstore/sqlite/sqlite-event-store.js'
@@ -64,7 +65,7 @@ function tempDir(t: Test): string {
 
 /** Pension balances of `persons`, read through a ledger opened on `db` once it has projected the log. */
 async function pensionBalances(db: string, persons: string[]) {
-  const ledger = await createLedger(loadConfig({ LEDGER_SQLITE_PATH: db, LOG_LEVEL: 'silent' }))
+  const ledger = await createLedger(loadConfig({ LEDGER_SQLITE_PATH: db, LOG_LEVEL: 'silent' }), { authenticator: systemAuthenticator })
   try {
     const head = (await ledger.store.headPosition())!.toString()
     const out: Record<string, unknown> = {}

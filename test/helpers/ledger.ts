@@ -1,4 +1,5 @@
 import { buildApp } from '../../src/app.js'
+import { systemAuthenticator, type Authenticator } from '../../src/http/auth.js'
 import { openSqliteEventStore } from '../../src/eventstore/sqlite/sqlite-event-store.js'
 import { loadPensionTables, loadPolicyBook } from '../../src/policy-loader.js'
 import { Projector } from '../../src/projector/projector.js'
@@ -10,7 +11,16 @@ import type { RecordedEvent } from '../../src/eventstore/port.js'
  * A whole ledger in memory (SQLite ':memory:' event store and read models, the shipped policy
  * table, the projector running) for tests that go through HTTP with `app.inject`.
  */
-export async function createTestLedger(options: { readWaitMs?: number; maxBodyBytes?: number; clock?: () => Date; daysOff?: ReadonlySet<string> } = {}) {
+export async function createTestLedger(
+  options: {
+    readWaitMs?: number
+    maxBodyBytes?: number
+    clock?: () => Date
+    daysOff?: ReadonlySet<string>
+    /** Turns bearer tokens into principals; default `systemAuthenticator` (every token is the system principal). */
+    authenticator?: Authenticator
+  } = {},
+) {
   const store = openSqliteEventStore({ path: ':memory:' })
   const readModels = new ReadModelStore(':memory:')
   const projector = new Projector({ store, readModels, projections: PROJECTIONS })
@@ -22,6 +32,7 @@ export async function createTestLedger(options: { readWaitMs?: number; maxBodyBy
     projector,
     policies: loadPolicyBook(),
     pensionTables: loadPensionTables(),
+    authenticator: options.authenticator ?? systemAuthenticator,
     readWaitMs: options.readWaitMs ?? 2_000,
     maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
     ...(options.clock ? { clock: options.clock } : {}),

@@ -3,6 +3,7 @@ import path from 'node:path'
 import { spawn } from 'node:child_process'
 import { setTimeout as delay } from 'node:timers/promises'
 import { createLedger, type Ledger } from '../../src/bootstrap.js'
+import { systemAuthenticator } from '../../src/http/auth.js'
 import { loadConfig } from '../../src/config.js'
 import { main } from '../../src/cli/ledger.js'
 import type { EventStore, RecordedEvent } from '../../src/eventstore/port.js'
@@ -20,7 +21,7 @@ const WAIT_MS = 10_000
 const RUN_TIMEOUT_MS = 60_000
 
 const envFor = (file: string): NodeJS.ProcessEnv => ({ LEDGER_STORE: 'sqlite', LEDGER_SQLITE_PATH: file, LOG_LEVEL: 'silent' })
-const openService = (file: string): Promise<Ledger> => createLedger(loadConfig(envFor(file)))
+const openService = (file: string): Promise<Ledger> => createLedger(loadConfig(envFor(file)), { authenticator: systemAuthenticator })
 
 async function post(ledger: Ledger, url: string, payload?: object): Promise<void> {
   const res = await ledger.app.inject({ method: 'POST', url, ...(payload ? { payload } : {}) })

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { createLedger, type Ledger } from '../../src/bootstrap.js'
+import { systemAuthenticator } from '../../src/http/auth.js'
 import { loadConfig } from '../../src/config.js'
 import type { EventStore, RecordedEvent } from '../../src/eventstore/port.js'
 import { openSqliteEventStore } from '../../src/eventstore/sqlite/sqlite-event-store.js'
@@ -24,7 +25,7 @@ import { employerId, personId, submission } from '../helpers/http.js'
 const WAIT_MS = 10_000
 
 /** The service on `file` (event store, read models, projector, HTTP app), silent. */
-const openService = (file: string): Promise<Ledger> => createLedger(loadConfig({ LEDGER_SQLITE_PATH: file, LOG_LEVEL: 'silent' }))
+const openService = (file: string): Promise<Ledger> => createLedger(loadConfig({ LEDGER_SQLITE_PATH: file, LOG_LEVEL: 'silent' }), { authenticator: systemAuthenticator })
 
 const post = async (ledger: Ledger, url: string, payload?: object): Promise<void> => {
   const res = await ledger.app.inject({ method: 'POST', url, ...(payload ? { payload } : {}) })

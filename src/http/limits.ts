@@ -1,0 +1,90 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import { HttpProblem } from './problem.js'
+
+/**
+ * Limits at the HTTP edge (issue #7): timeouts, a rate limit per caller, and security headers.
+ * The body limit is `LEDGER_MAX_BODY_BYTES` (Fastify's `bodyLimit`); lines per submission and string
+ * lengths are in the zod schemas of each route; the strict JSON body parser (json-body.ts) bounds
+ * nesting and refuses other content types.
+ */
+
+/** Longest a request (headers and body) may take to arrive, milliseconds: a body shorter than its
+ * Content-Length is answered 408 instead of holding the connection. */
+export const REQUEST_TIMEOUT_MS = 30_000
+
+/** Longest the request line and headers may take to arrive, milliseconds (Node's default is 60 s,
+ * above the whole request's timeout; a client sends its headers at once, a slow-loris does not). */
+export const HEADERS_TIMEOUT_MS = 10_000
+
+/** Longest a socket may stay idle (nothing received, nothing sent), milliseconds: longer than the
+ * longest read wait for `minPosition` (30 s), so only a stalled client is cut off. */
+export const CONNECTION_TIMEOUT_MS = 60_000
+
+/** How long an idle keep-alive connection stays open between requests, milliseconds (Fastify's
+ * default, named: above the idle timeout of common load balancers, 60 s, so the balancer closes
+ * first and never sends on a socket the service is closing). */
+export const KEEP_ALIVE_TIMEOUT_MS = 72_000
+
+/** Requests a caller may make in a minute unless `LEDGER_RATE_LIMIT_PER_MINUTE` says otherwise. */
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600
+
+/** The window of the rate limit, milliseconds. */
+const RATE_WINDOW_MS = 60_000
+
+/** Whose budget a request spends: the authenticated caller (API key id or JWT subject), else the
+ * client address. Prefixed so an actor named like an address never shares a budget with it. */
+export function rateLimitKey(request: FastifyRequest): string {
+  return request.principal ? `actor:${request.principal.actor}` : `ip:${request.ip}`
+}
+
+/**
+ * Registers the security headers and the rate limit, and bounds the time the headers may take. Call before any route is registered (the rate
+ * limit attaches itself to each route as it is added) and before authentication's hook (so a 401
+ * carries the security headers too).
+ *
+ * - **Rate limit** (`@fastify/rate-limit`): `perMinute` requests a minute per caller over the whole
+ *   `/v1` API, counted in a `preParsing` hook: after authentication (`onRequest`, which sets
+ *   `request.principal`) and before the body is read, so a caller over its budget cannot make the
+ *   service parse megabytes. Over the budget: 429 problem with `Retry-After` (seconds). Not counted:
+ *   `/healthz` (and anything outside `/v1`), the system principal (the ledger itself, tests), and
+ *   everything when `perMinute` is 0. One process keeps the counts in memory (several instances
+ *   behind a balancer each allow the budget).
+ * - **Security headers** (`@fastify/helmet`): helmet's defaults with a Content-Security-Policy for
+ *   an API that serves no documents (`default-src 'none'; frame-ancestors 'none'`), framing denied,
+ *   HSTS (one year), `no-referrer`, `nosniff`; and `Cache-Control: no-store` on every answer (they
+ *   carry personal data), unless a route sets its own.
+ */
+export async function installLimits(app: FastifyInstance, options: { perMinute: number }): Promise<void> {
+  // Fastify takes requestTimeout, connectionTimeout and keepAliveTimeout as options (app.ts), not this one.
+  app.server.headersTimeout = HEADERS_TIMEOUT_MS
+  await app.register(helmet, {
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    frameguard: { action: 'deny' },
+    strictTransportSecurity: { maxAge: 365 * 24 * 3600, includeSubDomains: true },
+  })
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('cache-control', 'no-store')
+  })
+  if (options.perMinute <= 0) return
+  await app.register(rateLimit, {
+    global: true,
+    max: options.perMinute,
+    timeWindow: RATE_WINDOW_MS,
+    hook: 'preParsing',
+    keyGenerator: rateLimitKey,
+    allowList: (request) => !request.url.startsWith('/v1/') || request.principal?.role === 'system',
+    errorResponseBuilder: (_request, context) => {
+      const seconds = Math.max(1, Math.ceil(context.ttl / 1000))
+      return new HttpProblem(
+        429,
+        'rate-limited',
+        'Too many requests',
+        `at most ${context.max} requests a minute per caller; retry in ${seconds} s`,
+        { limit: context.max, retryAfterSeconds: seconds },
+        { 'retry-after': String(seconds) },
+      )
+    },
+  })
+}
