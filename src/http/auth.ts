@@ -56,6 +56,19 @@ const unauthorized = (detail: string, invalidToken = false) =>
     'www-authenticate': invalidToken ? 'Bearer realm="ledger", error="invalid_token"' : 'Bearer realm="ledger"',
   })
 
+/** Routes anyone may call without a token. Everything else needs one (fail closed). */
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/healthz'])
+
+/**
+ * Whether a request goes to a public route, or to no route at all (a 404). Decided from the route
+ * the router matched, never from the raw URL: `GET http://host/v1/…` (absolute form) or `/%761/…`
+ * reach `/v1` routes although their text does not start with `/v1/`.
+ */
+export function isPublic(request: FastifyRequest): boolean {
+  const route = request.routeOptions.url
+  return route === undefined || PUBLIC_ROUTES.has(route)
+}
+
 /** The principal of a request that passed the hook (throws 401 when there is none). */
 export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw unauthorized('no principal on this request')
@@ -69,7 +82,7 @@ export function principalOf(request: FastifyRequest): Principal {
 export function installAuth(app: FastifyInstance, authenticator: Authenticator): void {
   authenticator.register?.(app)
   app.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/v1/')) return
+    if (isPublic(request)) return
     const header = request.headers.authorization
     if (header === undefined && authenticator.withoutToken) {
       request.principal = authenticator.withoutToken(request)
@@ -85,7 +98,7 @@ export function installAuth(app: FastifyInstance, authenticator: Authenticator):
     request.principal = principal
   })
   app.addHook('preHandler', async (request) => {
-    if (!request.url.startsWith('/v1/')) return
+    if (isPublic(request)) return
     const principal = principalOf(request)
     if (principal.role === 'system') return
     const access = request.routeOptions.config.access

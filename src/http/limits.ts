@@ -1,3 +1,4 @@
+import { isPublic } from './auth.js'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
@@ -74,7 +75,7 @@ export async function installLimits(app: FastifyInstance, options: { perMinute: 
     timeWindow: RATE_WINDOW_MS,
     hook: 'preParsing',
     keyGenerator: rateLimitKey,
-    allowList: (request) => !request.url.startsWith('/v1/') || request.principal?.role === 'system',
+    allowList: (request) => isPublic(request) || request.principal?.role === 'system',
     errorResponseBuilder: (_request, context) => {
       const seconds = Math.max(1, Math.ceil(context.ttl / 1000))
       return new HttpProblem(
