@@ -1,4 +1,4 @@
-import { buildApp } from '../../src/app.js'
+import { buildApp, type AppDeps } from '../../src/app.js'
 import { systemAuthenticator, type Authenticator } from '../../src/http/auth.js'
 import { openSqliteEventStore } from '../../src/eventstore/sqlite/sqlite-event-store.js'
 import { loadPensionTables, loadPolicyBook } from '../../src/policy-loader.js'
@@ -19,6 +19,8 @@ export async function createTestLedger(
     daysOff?: ReadonlySet<string>
     /** Turns bearer tokens into principals; default `systemAuthenticator` (every token is the system principal). */
     authenticator?: Authenticator
+    /** Further app options (rate limit, logger …), applied last. */
+    app?: Partial<AppDeps>
   } = {},
 ) {
   const store = openSqliteEventStore({ path: ':memory:' })
@@ -37,6 +39,7 @@ export async function createTestLedger(
     maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.daysOff ? { daysOff: options.daysOff } : {}),
+    ...options.app,
   })
   /** Every event in the log, in order (to prove a refused request wrote nothing). */
   const allEvents = async (): Promise<RecordedEvent[]> => {

@@ -1,13 +1,7 @@
 import t, { type Test } from 'tap'
-import { buildApp, type AppDeps } from '../../src/app.js'
+import type { AppDeps } from '../../src/app.js'
 import type { Authenticator } from '../../src/http/auth.js'
 import { SYSTEM_PRINCIPAL, type Principal } from '../../src/auth/principal.js'
-import { openSqliteEventStore } from '../../src/eventstore/sqlite/sqlite-event-store.js'
-import { loadPensionTables, loadPolicyBook } from '../../src/policy-loader.js'
-import { Projector } from '../../src/projector/projector.js'
-import { ReadModelStore } from '../../src/projector/read-model-store.js'
-import { PROJECTIONS } from '../../projections/index.js'
-import type { RecordedEvent } from '../../src/eventstore/port.js'
 import { CONNECTION_TIMEOUT_MS, DEFAULT_RATE_LIMIT_PER_MINUTE, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../../src/http/limits.js'
 import { loadConfig } from '../../src/config.js'
 import { loggerOptions, maskPersonIdsInText } from '../../src/logging.js'
@@ -30,36 +24,11 @@ const namedAuditors: Authenticator = {
       : ({ actor: token, role: 'auditor', employers: new Set(), regions: new Set(), via: 'api-key' } satisfies Principal),
 }
 
-/** A ledger in memory like createTestLedger, with app options of the test's own. */
+/** A ledger in memory (createTestLedger) whose callers are named auditors, with app options of the test's own. */
 async function ledgerWith(t: Test, extra: Partial<AppDeps>) {
-  const store = openSqliteEventStore({ path: ':memory:' })
-  const readModels = new ReadModelStore(':memory:')
-  const projector = new Projector({ store, readModels, projections: PROJECTIONS })
-  projector.start()
-  const app = await buildApp({
-    store,
-    storeKind: 'sqlite',
-    readModels,
-    projector,
-    policies: loadPolicyBook(),
-    pensionTables: loadPensionTables(),
-    authenticator: namedAuditors,
-    readWaitMs: 100,
-    maxBodyBytes: 4 * 1024 * 1024,
-    ...extra,
-  })
-  t.teardown(async () => {
-    await app.close()
-    await projector.stop()
-    await store.close()
-    readModels.close()
-  })
-  const allEvents = async (): Promise<RecordedEvent[]> => {
-    const out: RecordedEvent[] = []
-    for await (const e of store.readAll()) out.push(e)
-    return out
-  }
-  return { app, store, allEvents }
+  const ledger = await createTestLedger({ authenticator: namedAuditors, readWaitMs: 100, app: extra })
+  t.teardown(ledger.close)
+  return ledger
 }
 
 const as = (token: string) => ({ authorization: `Bearer ${token}` })
