@@ -542,7 +542,6 @@ function checkMaxCount(maxCount: number | undefined): number {
 
 /** RFC 8785 canonical JSON of event data. @throws TypeError when it is not JSON-serialisable. */
 function encodeCanonical(value: unknown): string {
-  encodeJson(value, 'data') // the same refusals as JSON.stringify: bigint, cycles, undefined
   return canonicalData(value)
 }
 
