@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setImmediate } from 'node:timers/promises'
-import { canonicalize } from 'json-canonicalize'
+import { canonicalJson } from '../canonical-json.js'
 import { PROJECTIONS, personBalances, poolBalances, type DocumentProjection, type PersonBalancesDoc, type PoolBalancesDoc } from '../../projections/index.js'
 import type { EventStore, RecordedEvent } from '../eventstore/port.js'
 import { LEDGER_STREAM_PREFIXES } from '../domain/streams.js'
@@ -252,7 +252,7 @@ export async function compareReadModels(
       } else {
         const x = (a as IteratorYieldResult<{ key: string; doc: unknown }>).value
         const y = (b as IteratorYieldResult<{ key: string; doc: unknown }>).value
-        if (canonicalize(x.doc) !== canonicalize(y.doc)) differ(name, x.key, x.doc, y.doc)
+        if (canonicalJson(x.doc) !== canonicalJson(y.doc)) differ(name, x.key, x.doc, y.doc)
         a = await left.next()
         b = await right.next()
       }
@@ -266,7 +266,7 @@ export interface ProjectionDigest {
   count: number
   /**
    * SHA-256, lowercase hex, of the RFC 8785 canonical JSON of the ARRAY of all the projection's
-   * documents in key order (SQLite BINARY order), i.e. of `canonicalize([doc1, doc2, …])`: `[`, the
+   * documents in key order (SQLite BINARY order), i.e. of `canonicalJson([doc1, doc2, …])`: `[`, the
    * documents' canonical JSON separated by `,`, `]`. An empty projection digests `[]`.
    */
   digest: string
@@ -287,7 +287,7 @@ export async function digestProjection(
   hash.update('[')
   for await (const { key, doc } of documentsOf(store, projection, pageSize)) {
     if (count > 0) hash.update(',')
-    hash.update(canonicalize(doc), 'utf8')
+    hash.update(canonicalJson(doc), 'utf8')
     onDocument?.(key, doc)
     count++
   }

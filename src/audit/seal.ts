@@ -41,7 +41,7 @@
  */
 import { createHash } from 'node:crypto'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
-import { canonicalize } from 'json-canonicalize'
+import { canonicalJson } from '../canonical-json.js'
 import { z } from 'zod'
 import type { EventMetadata, EventStore, NewEvent } from '../eventstore/port.js'
 import { WrongExpectedRevisionError } from '../eventstore/port.js'
@@ -171,7 +171,7 @@ function updateHeads(h: ReturnType<typeof createHash>, heads: Iterable<HeadTuple
   h.update('[')
   let first = true
   for (const head of heads) {
-    h.update((first ? '' : ',') + canonicalize(head), 'utf8')
+    h.update((first ? '' : ',') + canonicalJson(head), 'utf8')
     first = false
   }
   h.update(']')
@@ -194,13 +194,13 @@ export interface SealDigestInput {
 export function sealDigest(d: SealDigestInput): string {
   const h = createHash('sha256')
   h.update('{')
-  if (d.chunks !== undefined) h.update(`"chunks":${canonicalize(d.chunks)},`, 'utf8')
+  if (d.chunks !== undefined) h.update(`"chunks":${canonicalJson(d.chunks)},`, 'utf8')
   if (d.heads !== undefined) {
     h.update('"heads":')
     updateHeads(h, d.heads)
     h.update(',')
   }
-  h.update(`"position":${canonicalize(d.position)},"previousDigest":${canonicalize(d.previousDigest)},"sealedAt":${canonicalize(d.sealedAt)}}`, 'utf8')
+  h.update(`"position":${canonicalJson(d.position)},"previousDigest":${canonicalJson(d.previousDigest)},"sealedAt":${canonicalJson(d.sealedAt)}}`, 'utf8')
   return h.digest('hex')
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { canonicalize } from 'json-canonicalize'
+import { canonicalJson } from '../canonical-json.js'
 
 /**
  * Idempotency of keyed requests (payouts, reversals): a request is compared with the one recorded
@@ -8,11 +8,11 @@ import { canonicalize } from 'json-canonicalize'
 
 /** SHA-256 (hex) of the RFC 8785 canonical JSON of `request`. */
 export function requestHash(request: Record<string, unknown>): string {
-  return createHash('sha256').update(canonicalize(request), 'utf8').digest('hex')
+  return createHash('sha256').update(canonicalJson(request), 'utf8').digest('hex')
 }
 
 /** Top-level fields whose canonical JSON differs between two requests, sorted. */
 export function differingFields(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)])
-  return [...keys].filter((k) => canonicalize(a[k] ?? null) !== canonicalize(b[k] ?? null)).sort()
+  return [...keys].filter((k) => canonicalJson(a[k] ?? null) !== canonicalJson(b[k] ?? null)).sort()
 }

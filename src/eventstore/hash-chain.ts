@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { canonicalize } from 'json-canonicalize'
+import { canonicalJson } from '../canonical-json.js'
 
 /**
  * The audit hash chain (issue #6): every event's metadata carries `hash`, the SHA-256 (hex) of the
@@ -19,9 +19,12 @@ export const GENESIS_HASH = '0'.repeat(64)
 /** Metadata key of the hash. */
 export const HASH_KEY = 'hash'
 
-/** RFC 8785 canonical JSON of an event's data (computed once per event, outside any lock). */
+/**
+ * RFC 8785 canonical JSON of an event's data (computed once per event, outside any lock).
+ * @throws TypeError when the data is not JSON (see {@link canonicalJson}).
+ */
 export function canonicalData(data: unknown): string {
-  return canonicalize(data)
+  return canonicalJson(data)
 }
 
 /**

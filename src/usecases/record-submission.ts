@@ -19,6 +19,7 @@ import { submissionContentHash, type RecordSubmission } from '../domain/contribu
 import type { PolicyBook } from '../domain/policy.js'
 import { KeyedLock } from './keyed-lock.js'
 import { foldStream } from './fold-stream.js'
+import { PersonSummaryCache, mayBeCredited, markCredited, summarize, type PersonSummary } from './person-summary-cache.js'
 
 /** How often a submission is decided again after losing a race on a stream's revision. */
 export const MAX_APPEND_ATTEMPTS = 10
@@ -46,11 +47,21 @@ export type RecordSubmissionResult =
 /** I/O around `decideSubmission`: reads the streams it needs, appends its events atomically. */
 export class RecordSubmissionHandler {
   private readonly lock = new KeyedLock()
+  /** Summaries of the persons this handler recorded lines for: a line for a month the person has no
+   * credit in is decided without reading the person's stream (see {@link PersonSummary}). */
+  private readonly summaries: PersonSummaryCache
 
+  /**
+   * @param options.maxCachedPersons persons whose summary is kept (default
+   *   DEFAULT_MAX_CACHED_PERSONS; 0 reads every person's stream for every line).
+   */
   constructor(
     private readonly store: EventStore,
     private readonly policies: PolicyBook,
-  ) {}
+    options: { maxCachedPersons?: number } = {},
+  ) {
+    this.summaries = new PersonSummaryCache(options.maxCachedPersons)
+  }
 
   /** Whether the policy table has any row for `region` (to say which field a 422 is about). */
   regionHasPolicy(region: string): boolean {
@@ -77,9 +88,22 @@ export class RecordSubmissionHandler {
       const recorded = await this.readSubmission(cmd.submissionId)
       const persons = new Map<string, PersonContributionState>()
       const revisions = new Map<string, ExpectedRevision>()
+      /** Persons decided on their cached summary (no credit in the period): no stream read. */
+      const summarized = new Map<string, PersonSummary>()
       if (!recorded) {
-        for (const [i, line] of cmd.lines.entries()) {
-          if (i > 0 && i % READS_PER_TURN === 0) await setImmediate()
+        let reads = 0
+        for (const line of cmd.lines) {
+          // After a lost race, every stream is read again: a summary may be what was stale.
+          const summary = attempt === 1 ? this.summaries.get(line.personId) : undefined
+          if (summary !== undefined && !mayBeCredited(summary, cmd.period)) {
+            // Equivalent for this decision to the full state: no credit (so no duplicate and no line
+            // of this submission) in the period, and the same retirement date.
+            persons.set(line.personId, { ...initialPersonState(), retiredOn: summary.retiredOn })
+            revisions.set(line.personId, summary.revision)
+            summarized.set(line.personId, summary)
+            continue
+          }
+          if (++reads % READS_PER_TURN === 0) await setImmediate()
           const { state, revision } = await this.readPerson(line.personId)
           persons.set(line.personId, state)
           revisions.set(line.personId, revision)
@@ -127,14 +151,25 @@ export class RecordSubmissionHandler {
         events: [{ type: decision.submissionEvent.type, data: decision.submissionEvent.data, metadata, idempotencyKey: `submission/${cmd.submissionId}` }],
         expectedRevision: 'no_stream',
       })
+      let result: Awaited<ReturnType<EventStore['appendMany']>>
       try {
         await setImmediate()
-        const result = await this.store.appendMany(appends)
-        return { kind: 'receipt', receipt: receipt('recorded', decision.submissionEvent.data, result.position) }
+        result = await this.store.appendMany(appends)
       } catch (err) {
+        // Whatever was (or was not) written, the summaries of these persons may no longer be true.
+        this.summaries.forget(cmd.lines.map((l) => l.personId))
         if (!(err instanceof WrongExpectedRevisionError) || attempt >= MAX_APPEND_ATTEMPTS) throw err
         await pause(Math.floor(Math.random() * RETRY_JITTER_MAX_MS))
+        continue
       }
+      decision.lineEvents.forEach((e, i) => {
+        const summary = summarized.get(e.personId) ?? summarize(persons.get(e.personId)!, revisions.get(e.personId) ?? 'no_stream')
+        markCredited(summary, e.data.period)
+        // appendMany answers one entry per stream in the order given: the line events come first.
+        summary.revision = result.streams[i]!.nextExpectedRevision
+        this.summaries.set(e.personId, summary)
+      })
+      return { kind: 'receipt', receipt: receipt('recorded', decision.submissionEvent.data, result.position) }
     }
   }
 

@@ -327,3 +327,47 @@ t.test('opening: an unreadable path is unavailable, a non-database file is an er
   tt.throws(() => openSqliteEventStore({ path: dir }), StoreUnavailableError)
   tt.throws(() => openSqliteEventStore({ path: path.join(dir, 'not-a-db.db') }), { code: 'SQLITE_NOTADB' })
 })
+
+t.test('group commit: appends of one turn share a transaction; a failing one fails alone and writes nothing', async (tt) => {
+  const store = openFor(tt, { path: ':memory:' })
+  await store.append('a', events(1), 'no_stream')
+  const fixedId = '0190a0e0-0000-7000-8000-000000000001'
+  await store.append('dup-owner', [{ id: fixedId, type: 'T', data: {} }], 'no_stream')
+  // Four appends issued in the same turn of the event loop: one commit.
+  const results = await Promise.allSettled([
+    store.append('b', events(2), 'no_stream'),
+    store.append('a', events(1), 'no_stream'), // wrong: stream a exists
+    store.append('c', [{ id: fixedId, type: 'T', data: {} }], 'no_stream'), // id already in the log
+    store.appendMany([
+      { stream: 'a', events: events(1), expectedRevision: 0n },
+      { stream: 'd', events: events(1), expectedRevision: 'no_stream' },
+    ]),
+  ])
+  tt.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled'])
+  tt.type((results[1] as PromiseRejectedResult).reason, WrongExpectedRevisionError)
+  tt.match(String((results[2] as PromiseRejectedResult).reason), /event id is already in the log/)
+  // 2 events before; then b (2 events: positions 3-4) and the appendMany (a, d: 5-6), in call order
+  tt.equal((results[0] as PromiseFulfilledResult<{ position: bigint }>).value.position, 4n)
+  tt.equal((results[3] as PromiseFulfilledResult<{ position: bigint }>).value.position, 6n)
+  const log = await collect(store.readAll())
+  tt.same(log.map((e) => [e.position, e.stream, e.revision]), [
+    [1n, 'a', 0n],
+    [2n, 'dup-owner', 0n],
+    [3n, 'b', 0n],
+    [4n, 'b', 1n],
+    [5n, 'a', 1n],
+    [6n, 'd', 0n],
+  ], 'contiguous positions, nothing of the failed appends')
+  tt.equal(new Set(log.slice(2).map((e) => e.recordedAt)).size <= 2, true, 'one group (recordedAt taken per append within it)')
+})
+
+t.test('close writes the appends already queued for a group commit', async (tt) => {
+  const file = path.join(tt.testdir(), 'close.sqlite')
+  const store = openSqliteEventStore({ path: file })
+  const appended = store.append('s', events(3), 'no_stream')
+  await store.close()
+  tt.equal((await appended).position, 3n, 'the append queued before close resolved')
+  const reopened = openFor(tt, { path: file })
+  tt.equal(await reopened.headPosition(), 3n, 'and is on disk')
+  await tt.rejects(store.append('s', events(1), 2n), StoreUnavailableError, 'a closed store refuses later appends')
+})

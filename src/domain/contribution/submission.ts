@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { canonicalize } from 'json-canonicalize'
+import { canonicalJson } from '../../canonical-json.js'
 import type { Decimal } from 'decimal.js'
 import { formatYuan } from '../money.js'
 import type { WorkInjuryClass } from '../schemes.js'
@@ -30,7 +30,7 @@ export interface RecordSubmission {
  */
 export function submissionContentHash(cmd: RecordSubmission): string {
   return sha256(
-    canonicalize({
+    canonicalJson({
       submissionId: cmd.submissionId,
       employerId: cmd.employerId,
       region: cmd.region,
@@ -44,7 +44,7 @@ export function submissionContentHash(cmd: RecordSubmission): string {
 /** SHA-256 (hex) of the lines alone (same canonical form), so a conflict can say whether the lines
  * differ as well as the other fields. */
 export function submissionLinesHash(cmd: RecordSubmission): string {
-  return sha256(canonicalize(canonicalLines(cmd)))
+  return sha256(canonicalJson(canonicalLines(cmd)))
 }
 
 const canonicalLines = (cmd: RecordSubmission) => cmd.lines.map((l) => ({ personId: l.personId, wage: formatYuan(l.wage) }))

@@ -35,6 +35,9 @@ import {
  * better-sqlite3 waits synchronously, so this also bounds how long the event loop can block. */
 export const busyTimeoutMs = 5000
 
+/** Most appends (append/appendMany calls) written in one group commit: one transaction, one fsync. */
+export const MAX_GROUP_APPENDS = 256
+
 /** Default number of rows read per page by `readStream`, `readAll` and `subscribeAll`. */
 export const defaultPageSize = 500
 
@@ -154,6 +157,12 @@ export class SqliteEventStore implements EventStore {
   private readonly writeTransaction: Database.Transaction<
     (appends: PreparedAppend[]) => StreamWriteResult[]
   >
+  private readonly groupTransaction: Database.Transaction<
+    (appends: PreparedAppend[][], outcomes: ({ ok: StreamWriteResult[] } | { error: unknown })[]) => void
+  >
+  /** Appends waiting for the next group commit (see runWrite). */
+  private readonly pending: { appends: PreparedAppend[]; resolve: (r: StreamWriteResult[]) => void; reject: (e: unknown) => void }[] = []
+  private commitScheduled = false
 
   /**
    * Opens (creating if needed) the database at `options.path`, applies the pragmas and the schema.
@@ -239,6 +248,9 @@ export class SqliteEventStore implements EventStore {
       )
       .safeIntegers(true)
     this.writeTransaction = db.transaction((appends: PreparedAppend[]) => this.write(appends))
+    this.groupTransaction = db.transaction((appends: PreparedAppend[][], outcomes: ({ ok: StreamWriteResult[] } | { error: unknown })[]) =>
+      this.writeGroup(appends, outcomes),
+    )
   }
 
   /**
@@ -256,7 +268,7 @@ export class SqliteEventStore implements EventStore {
    * @throws StoreUnavailableError when the database is busy, unreachable, or the store is closed.
    */
   async append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    const [result] = this.runWrite([prepareAppend({ stream, events, expectedRevision: expected })])
+    const [result] = await this.runWrite([prepareAppend({ stream, events, expectedRevision: expected })])
     // runWrite returns one result per prepared append: exactly one here.
     const { nextExpectedRevision, position } = result as StreamWriteResult
     return { nextExpectedRevision, position }
@@ -286,7 +298,7 @@ export class SqliteEventStore implements EventStore {
     if (prepared.length === 0) {
       return { position: this.guard(() => this.headStmt.get()?.head ?? 0n), streams: [] }
     }
-    const results = this.runWrite(prepared)
+    const results = await this.runWrite(prepared)
     let position = 0n
     for (const r of results) if (r.position > position) position = r.position
     return {
@@ -393,32 +405,79 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * Ends pending subscriptions and closes the database. Idempotent. Later calls on the store throw
-   * StoreUnavailableError.
+   * Writes the appends queued for a group commit, ends pending subscriptions and closes the
+   * database. Idempotent. Later calls on the store throw StoreUnavailableError.
    */
   async close(): Promise<void> {
     if (this.closed) return
+    // Appends already queued for a group commit are written (or fail) before the database closes.
+    while (this.pending.length > 0) this.commitGroup()
     this.closed = true
     this.wakeWaiters()
     this.db.close()
   }
 
-  /** Runs the write transaction (BEGIN IMMEDIATE), then wakes subscriptions if anything was
-   * written. */
-  private runWrite(appends: PreparedAppend[]): StreamWriteResult[] {
-    let results: StreamWriteResult[]
-    try {
-      results = this.guard(() => this.writeTransaction.immediate(appends))
-    } catch (error) {
-      // The only UNIQUE index a checked append can hit is the event id's ((stream, revision) is
-      // guarded by the expected-revision check under the write lock).
-      if (error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE') {
-        throw new Error(`append rejected: an event id is already in the log (${error.message})`, { cause: error })
+  /**
+   * Queues one append (the prepared appends of one `append`/`appendMany` call) for the next group
+   * commit and resolves with its results once that commit is on disk.
+   *
+   * Group commit: the appends queued during one turn of the event loop (at most
+   * {@link MAX_GROUP_APPENDS}) are written in ONE write transaction, each inside its own savepoint,
+   * so one fsync (synchronous=FULL) serves them all. An append whose expectation fails, or whose
+   * event id is already in the log, rolls back to its savepoint and fails alone; the others are
+   * committed. Any other error (the store busy, the disk full or failing) rolls the whole group
+   * back and fails every append of it: nothing of the group is written.
+   */
+  private runWrite(appends: PreparedAppend[]): Promise<StreamWriteResult[]> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the event store is closed'))
+    return new Promise((resolve, reject) => {
+      this.pending.push({ appends, resolve, reject })
+      if (!this.commitScheduled) {
+        this.commitScheduled = true
+        setImmediate(() => this.commitGroup())
       }
-      throw error
+    })
+  }
+
+  /** Writes the queued appends as one group (see {@link runWrite}), then settles their promises. */
+  private commitGroup(): void {
+    const group = this.pending.splice(0, MAX_GROUP_APPENDS)
+    if (group.length === 0) return
+    this.commitScheduled = this.pending.length > 0
+    if (this.commitScheduled) setImmediate(() => this.commitGroup())
+    const outcomes: ({ ok: StreamWriteResult[] } | { error: unknown })[] = []
+    try {
+      this.guard(() => this.groupTransaction.immediate(group.map((g) => g.appends), outcomes))
+    } catch (error) {
+      for (const { reject } of group) reject(error)
+      return
     }
-    if (results.some((r) => r.written > 0)) this.wakeWaiters()
-    return results
+    let written = false
+    group.forEach(({ resolve, reject }, i) => {
+      const outcome = outcomes[i]!
+      if ('error' in outcome) return reject(outcome.error)
+      if (outcome.ok.some((r) => r.written > 0)) written = true
+      resolve(outcome.ok)
+    })
+    if (written) this.wakeWaiters()
+  }
+
+  /** The body of a group's transaction: each append in its own savepoint (a nested better-sqlite3
+   * transaction). Errors that concern one append are recorded for it; any other error is thrown,
+   * rolling the whole group back. */
+  private writeGroup(appends: PreparedAppend[][], outcomes: ({ ok: StreamWriteResult[] } | { error: unknown })[]): void {
+    for (const one of appends) {
+      try {
+        outcomes.push({ ok: this.writeTransaction(one) })
+      } catch (error) {
+        if (error instanceof WrongExpectedRevisionError) outcomes.push({ error })
+        // The only UNIQUE index a checked append can hit is the event id's ((stream, revision) is
+        // guarded by the expected-revision check under the write lock).
+        else if (error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE')
+          outcomes.push({ error: new Error(`append rejected: an event id is already in the log (${error.message})`, { cause: error }) })
+        else throw error
+      }
+    }
   }
 
   /** The body of the write transaction: checks every expectation, then inserts. Throwing rolls the
@@ -542,7 +601,6 @@ function checkMaxCount(maxCount: number | undefined): number {
 
 /** RFC 8785 canonical JSON of event data. @throws TypeError when it is not JSON-serialisable. */
 function encodeCanonical(value: unknown): string {
-  encodeJson(value, 'data') // the same refusals as JSON.stringify: bigint, cycles, undefined
   return canonicalData(value)
 }
 
