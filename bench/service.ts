@@ -55,7 +55,10 @@ export async function startService(options: { repoRoot: string; dir: string; emp
   const { entry, token } = createKey({ id: BENCH_KEY_ID, role: 'payroll', employers, note: 'benchmark (bench/run.ts)' })
   appendKey(keysPath, entry)
   const port = await freePort()
-  const child = startNode([path.join(repoRoot, 'dist', 'src', 'server.js')], {
+  // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service
+  // (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const child = startNode([...nodeArgs, path.join(repoRoot, 'dist', 'src', 'server.js')], {
     PORT: String(port),
     HOST: '127.0.0.1',
     LEDGER_STORE: 'sqlite',

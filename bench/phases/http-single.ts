@@ -1,10 +1,13 @@
 /**
- * Phase `http-single`: single-line submissions over HTTP at a fixed rate (`--single-rate` a second
- * over `--single-connections` connections, for `--single-duration-s`), against the service the bulk
- * phase used. Each body is its own submission for a (person, period) not posted before.
+ * Phase `http-single`: single-line submissions over HTTP at a fixed rate (`--single-rate` a second,
+ * evenly spaced, over at most `--single-connections` keep-alive connections, for
+ * `--single-duration-s`; see bench/paced-load.ts), against the service the bulk phase used, latency
+ * from each request's due time. Each body is its own submission for a (person, period) not posted
+ * before.
  */
 import { waitProjectionCaughtUp, type Service } from '../service.js'
-import { loadProblem, percentile, postBodies } from '../http-load.js'
+import { percentile } from '../http-load.js'
+import { pacedLoad } from '../paced-load.js'
 import type { Workload } from '../workload.js'
 import { PhaseError, perSecond, type BenchContext } from './phase.js'
 
@@ -12,8 +15,6 @@ import { PhaseError, perSecond, type BenchContext } from './phase.js'
 export const SINGLE_BODIES_MARGIN = 1.3
 /** Per-request timeout of the single phase, seconds. */
 export const HTTP_SINGLE_REQUEST_TIMEOUT_S = 30
-/** Time allowed beyond `--single-duration-s` before the load is stopped, milliseconds. */
-export const HTTP_SINGLE_GRACE_MS = 60_000
 /** Longest the phase waits, before its clock starts, for the service's projector to apply what the
  * bulk phase appended, milliseconds (10 minutes). */
 export const PROJECTION_SETTLE_WAIT_MS = 10 * 60 * 1000
@@ -32,7 +33,7 @@ export interface HttpSingleFigures {
   askedRatePerSecond: number
   achievedRatePerSecond: number
   connections: number
-  /** From the first request to the last answer, and at least `--single-duration-s`. */
+  /** From the first request's due time to the last answer. */
   seconds: number
   p50Ms: number | null
   p99Ms: number | null
@@ -42,11 +43,11 @@ export interface HttpSingleFigures {
   projectionCaughtUpAtStart: boolean
   /** Time waited for that, seconds (untimed). */
   settleSeconds: number
-  /** Most requests in flight at once (autocannon sends each connection's share of a second back to back). */
+  /** Most requests due and not yet answered at one moment (open loop: requests are sent when due). */
   maxInFlight: number
   non2xx: number
+  /** Requests without an answer (connection errors and timeouts of HTTP_SINGLE_REQUEST_TIMEOUT_S). */
   errors: number
-  timeouts: number
 }
 
 /**
@@ -62,32 +63,31 @@ export async function httpSingle(ctx: BenchContext, service: Service, workload: 
   const settled = await waitProjectionCaughtUp(service.baseUrl, PROJECTION_SETTLE_WAIT_MS)
   if (!settled.caughtUp) ctx.progress(`http-single: the projector has not caught up after ${PROJECTION_SETTLE_WAIT_MS} ms; starting anyway`)
   ctx.progress(`http-single: ${singleRate}/s for ${singleDurationS} s over ${singleConnections} connections (${bodies.length} bodies ready)`)
-  const r = await postBodies({
+  const r = await pacedLoad({
     baseUrl: service.baseUrl,
     token: service.token,
     bodies,
-    connections: singleConnections,
-    overallRate: singleRate,
+    ratePerSecond: singleRate,
     durationS: singleDurationS,
-    requestTimeoutS: HTTP_SINGLE_REQUEST_TIMEOUT_S,
-    maxRunMs: singleDurationS * 1000 + HTTP_SINGLE_GRACE_MS,
+    connections: singleConnections,
+    requestTimeoutMs: HTTP_SINGLE_REQUEST_TIMEOUT_S * 1000,
   })
-  const problem = loadProblem(r)
-  if (problem !== undefined) {
+  const problems: string[] = []
+  if (r.errors > 0) problems.push(`${r.errors} requests failed`)
+  if (r.created < r.sent - r.errors) problems.push(`${r.sent - r.errors - r.created} answers not 201 (${JSON.stringify(r.statusCounts)})`)
+  if (r.sent < Math.round(singleRate * singleDurationS)) problems.push(`ran out of prebuilt bodies after ${r.sent}`)
+  if (problems.length > 0) {
     throw new PhaseError(
-      `http-single: ${problem}`,
+      `http-single: ${problems.join('; ')}`,
       r.firstProblem ? `first problem: ${r.firstProblem.status} ${r.firstProblem.body}` : service.child.tail(),
     )
   }
-  // The rate limit works in one-second windows: the last window's answers can all be in before the
-  // duration is over, so the run lasted at least the duration asked for.
-  const seconds = Math.max(r.seconds, singleDurationS)
+  const seconds = r.seconds
   return {
-    requests: r.responses,
+    requests: r.created,
     askedRatePerSecond: singleRate,
-    achievedRatePerSecond: perSecond(r.responses, seconds),
-    // autocannon uses at most one connection per request a second
-    connections: Math.min(singleConnections, singleRate),
+    achievedRatePerSecond: perSecond(r.created, seconds),
+    connections: singleConnections,
     seconds,
     p50Ms: percentile(r.latenciesMs, 0.5),
     p99Ms: percentile(r.latenciesMs, 0.99),
@@ -95,8 +95,7 @@ export async function httpSingle(ctx: BenchContext, service: Service, workload: 
     projectionCaughtUpAtStart: settled.caughtUp,
     settleSeconds: settled.seconds,
     maxInFlight: r.maxInFlight,
-    non2xx: r.non2xx,
+    non2xx: r.sent - r.created - r.errors,
     errors: r.errors,
-    timeouts: r.timeouts,
   }
 }
