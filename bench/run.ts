@@ -68,6 +68,16 @@ function phaseList(value: string): PhaseName[] {
 }
 
 /**
+ * Events of the default log: sized so that the default run (post, copy, scan, catch up and replay
+ * this log, plus the HTTP phases) finishes in under five minutes on the 2-core build machine at the
+ * rates of bench/README.md. The 1M-event replay of issue #8 is `--events 1000000` (about 12 minutes
+ * there), the 10M one `--large`.
+ */
+export const DEFAULT_EVENTS = 300_000
+/** Bulk submissions posted over HTTP by default (of `--lines-per-submission` lines each). */
+export const DEFAULT_HTTP_SUBMISSIONS = 50
+
+/**
  * Parses and validates the command line.
  * @throws CommanderError (after commander has printed the message) for bad options or `--help`;
  *   its `exitCode` is {@link EXIT_USAGE} for bad options, 0 for help.
@@ -77,10 +87,10 @@ export function parseOptions(argv: readonly string[], root: string): BenchOption
     .name('bench')
     .description('Benchmark of issue #8: posting, catch-up, replay and HTTP against raw SQLite baselines; one table, results.json.')
     .exitOverride()
-    .addOption(new Option('--events <n>', 'events of the in-process log (posting, raw insert, raw scan, catch-up, replay)').argParser(positiveInt('--events')).default(1_000_000))
+    .addOption(new Option('--events <n>', 'events of the in-process log (posting, raw insert, raw scan, catch-up, replay)').argParser(positiveInt('--events')).default(DEFAULT_EVENTS))
     .addOption(new Option('--large', `the 10M-event log (--events ${LARGE_EVENTS}), at which the replay's peak RSS is judged`).conflicts('events'))
     .option('--lines-per-submission <n>', 'lines of each bulk submission (in-process and HTTP)', positiveInt('--lines-per-submission', MAX_LINES_PER_SUBMISSION), 1_000)
-    .option('--http-submissions <n>', 'bulk submissions posted over HTTP', positiveInt('--http-submissions'), 100)
+    .option('--http-submissions <n>', 'bulk submissions posted over HTTP', positiveInt('--http-submissions'), DEFAULT_HTTP_SUBMISSIONS)
     .option('--http-connections <n>', 'concurrent connections of the HTTP bulk phase', positiveInt('--http-connections'), 4)
     .option('--single-rate <perSecond>', 'single-line submissions a second asked of the HTTP single phase', positiveInt('--single-rate'), 2_000)
     .option('--single-duration-s <s>', 'duration of the HTTP single phase, seconds', positiveInt('--single-duration-s'), 10)
