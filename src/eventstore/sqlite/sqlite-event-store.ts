@@ -2,9 +2,11 @@
  * The embedded event store: one SQLite file (or `:memory:` in tests) behind the event store port.
  *
  * Durability (DESIGN.md, "Durability"): WAL journal, `synchronous = FULL`, so an acknowledged
- * append is on disk. Every `append`/`appendMany` is one `BEGIN IMMEDIATE` transaction: the write
- * lock is taken before the expected revisions are read, so the check and the insert cannot be
- * separated by another writer, in this process or another one.
+ * append is on disk. Every `append`/`appendMany` is atomic and runs inside a `BEGIN IMMEDIATE`
+ * transaction: the write lock is taken before the expected revisions are read, so the check and the
+ * insert cannot be separated by another writer, in this process or another one. The appends of one
+ * turn of the event loop share that transaction (group commit, one fsync), each in its own
+ * savepoint, so one append's failure never takes another's events with it (see `runWrite`).
  *
  * better-sqlite3 is synchronous: each call below runs to completion on the event loop, so calls
  * of one store never interleave. The methods are `async` only to match the port.
