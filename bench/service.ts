@@ -99,34 +99,55 @@ export function freePort(): Promise<number> {
   })
 }
 
-/** The body of `GET /healthz` (positions as decimal strings). */
+/** The figures of `GET /readyz`, in its 200 body or its 503 problem (positions and lagEvents as
+ * decimal strings). */
 export interface Health {
+  /** `ready` on a 200; absent on a 503 (whose `reason` says why). */
+  status?: string
+  reason?: string
   headPosition: string
   projectionPosition: string
-  /** The projector is live and has applied everything appended. */
-  projectionCaughtUp: boolean
+  /** Head minus the projections' checkpoint: '0' when they have applied everything appended. */
+  lagEvents: string
+  /** Age of the oldest event not yet applied, seconds. */
+  lagSeconds: number
 }
 
-/** The service's `GET /healthz` body, or undefined when it does not answer 200. */
+/** The service's `GET /readyz` figures (ready or not), or undefined when it does not answer them
+ * (not started, or the store did not answer). */
 export async function health(baseUrl: string): Promise<Health | undefined> {
   try {
-    const res = await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(HEALTH_PROBE_TIMEOUT_MS) })
-    if (res.status !== 200) return undefined
-    return (await res.json()) as Health
+    const res = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(HEALTH_PROBE_TIMEOUT_MS) })
+    if (res.status !== 200 && res.status !== 503) return undefined
+    const body = (await res.json()) as Partial<Health>
+    return typeof body.headPosition === 'string' ? (body as Health) : undefined
   } catch {
     return undefined
   }
 }
 
+/** Whether the service answers `GET /healthz` (liveness) with 200. */
+async function alive(baseUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(HEALTH_PROBE_TIMEOUT_MS) })
+    await res.body?.cancel()
+    return res.status === 200
+  } catch {
+    return false
+  }
+}
+
 /**
- * Waits until the service's projector has applied everything appended (`projectionCaughtUp`), at
- * most `waitMs` milliseconds, probing every {@link HEALTH_POLL_MS}.
+ * Waits until the service is ready with its projector having applied everything appended
+ * (`GET /readyz` 200 with `lagEvents` '0'), at most `waitMs` milliseconds, probing every
+ * {@link HEALTH_POLL_MS}.
  * @returns whether it caught up, and the seconds waited.
  */
 export async function waitProjectionCaughtUp(baseUrl: string, waitMs: number): Promise<{ caughtUp: boolean; seconds: number }> {
   const started = Date.now()
   while (Date.now() - started < waitMs) {
-    if ((await health(baseUrl))?.projectionCaughtUp === true) return { caughtUp: true, seconds: (Date.now() - started) / 1000 }
+    const ready = await health(baseUrl)
+    if (ready?.status === 'ready' && ready.lagEvents === '0') return { caughtUp: true, seconds: (Date.now() - started) / 1000 }
     await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS))
   }
   return { caughtUp: false, seconds: (Date.now() - started) / 1000 }
@@ -139,7 +160,7 @@ async function waitHealthy(service: Service): Promise<void> {
       const exit = await service.child.exited
       throw new PhaseError(`the service exited at start (code ${exit.code ?? `none, signal ${exit.signal}`})`, service.child.tail())
     }
-    if ((await health(service.baseUrl)) !== undefined) return
+    if (await alive(service.baseUrl)) return
     await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS))
   }
   throw new PhaseError(`the service did not answer GET /healthz with 200 within ${HEALTH_WAIT_MS} ms`, service.child.tail())

@@ -8,8 +8,11 @@ import { RecordSubmissionHandler } from './usecases/record-submission.js'
 import { ImportLegacyHandler } from './usecases/import-legacy.js'
 import { frameworkErrorHandler, installProblemHandlers } from './http/errors.js'
 import { installJsonBodyParser } from './http/json-body.js'
-import { healthRoutes } from './http/health.js'
+import { healthRoutes, type ReadinessOptions } from './http/health.js'
+import { createMetrics, type LedgerMetrics } from './metrics/metrics.js'
+import { installHttpMetrics, submissionMetrics } from './metrics/http.js'
 import { installAuth, type Authenticator } from './http/auth.js'
+import { installOpenApi } from './http/openapi.js'
 import { CONNECTION_TIMEOUT_MS, DEFAULT_RATE_LIMIT_PER_MINUTE, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, installLimits } from './http/limits.js'
 import { legacyRoutes } from './http/legacy.js'
 import { personRoutes } from './http/persons.js'
@@ -57,6 +60,11 @@ export interface AppDeps {
   authenticator: Authenticator
   /** Fastify logger option: `false` in tests, a pino options object in the service. */
   logger?: FastifyServerOptions['logger']
+  /** The Prometheus metrics served at `/metrics` (bootstrap shares them with the instrumented
+   * store and the projector); default a fresh registry of this app's own. */
+  metrics?: LedgerMetrics
+  /** When `/readyz` says ready (LEDGER_READY_MAX_LAG_*); default DEFAULT_READINESS in http/health.ts. */
+  readiness?: ReadinessOptions
 }
 
 /**
@@ -86,8 +94,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Security headers and the rate limit: before authentication's hook and before any route.
   await installLimits(app, { perMinute: deps.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE })
   installAuth(app, deps.authenticator)
-  await app.register(healthRoutes({ store: deps.store, projector: deps.projector, storeKind: deps.storeKind }))
-  await app.register(submissionRoutes(new RecordSubmissionHandler(deps.store, deps.policies)))
+  // The OpenAPI document and /docs: before the routes, which @fastify/swagger collects as they are added.
+  await installOpenApi(app)
+  const metrics = deps.metrics ?? createMetrics()
+  metrics.observeProjection(deps.store, deps.projector)
+  installHttpMetrics(app, metrics)
+  await app.register(
+    healthRoutes({ store: deps.store, projector: deps.projector, storeKind: deps.storeKind, ...(deps.readiness ? { readiness: deps.readiness } : {}) }),
+  )
+  await app.register(submissionRoutes(new RecordSubmissionHandler(deps.store, deps.policies), submissionMetrics(metrics)))
   await app.register(legacyRoutes(new ImportLegacyHandler(deps.store, deps.policies)))
   await app.register(personRoutes({ store: deps.store, readModels: deps.readModels, projector: deps.projector, readWaitMs: deps.readWaitMs }))
   await app.register(

@@ -14,6 +14,8 @@ import { Projector, type ProjectorLogger } from './projector/projector.js'
 import { ReadModelMismatchError, ReadModelStore } from './projector/read-model-store.js'
 import { PROJECTIONS } from '../projections/index.js'
 import { DEFAULT_SEAL_INTERVAL_MS, startPeriodicSeal } from './audit/seal.js'
+import { createMetrics } from './metrics/metrics.js'
+import { instrumentStore } from './metrics/instrumented-store.js'
 
 /** The projector's checkpoint row. */
 const CHECKPOINT_NAME = 'main'
@@ -24,7 +26,11 @@ export interface Ledger {
   store: EventStore
   readModels: ReadModelStore
   projector: Projector
-  /** Stops the projector, closes the app and the databases. Idempotent. */
+  /** Graceful shutdown, in this order: the periodic seal; the app (no new connections, requests in
+   * flight answered, keep-alive connections closed after their answer); the projector (its batch
+   * and checkpoint committed); the event store (queued appends written); the read models.
+   * Idempotent; rejects with the first step's failure after running every step. Unbounded: the
+   * caller bounds it (src/server.ts, LEDGER_SHUTDOWN_TIMEOUT_MS). */
   close(): Promise<void>
 }
 
@@ -61,7 +67,7 @@ export async function createLedger(
         audience: config.LEDGER_JWT_AUDIENCE,
       })
   const authenticator = options.authenticator ?? createAuthenticator({ keys: keys!, jwt })
-  const store: EventStore =
+  const openedStore: EventStore =
     config.LEDGER_STORE === 'kurrentdb'
       ? await openKurrentDbEventStore({
           url: config.LEDGER_KURRENTDB_URL!,
@@ -69,6 +75,9 @@ export async function createLedger(
           ...(options.storeLogger ? { logger: options.storeLogger } : {}),
         })
       : openSqliteEventStore({ path: config.LEDGER_SQLITE_PATH })
+  // Metrics (GET /metrics): appends counted and timed at the store's edge, for every writer here.
+  const metrics = createMetrics()
+  const store = instrumentStore(openedStore, metrics)
   // Read models and the checkpoint live in SQLite for both stores (beside a remote store: a local file).
 
   const readModels = new ReadModelStore(config.LEDGER_SQLITE_PATH)
@@ -89,7 +98,7 @@ export async function createLedger(
     }
     throw err
   }
-  const projector = new Projector({ store, readModels, projections: PROJECTIONS, checkpointName: CHECKPOINT_NAME, ...(options.projectorLogger ? { logger: options.projectorLogger } : {}) })
+  const projector = new Projector({ store, readModels, projections: PROJECTIONS, checkpointName: CHECKPOINT_NAME, onResubscribe: () => metrics.projectionResubscriptions.inc(), ...(options.projectorLogger ? { logger: options.projectorLogger } : {}) })
   projector.start()
   const interestRunner = createInterestRunner(
     { store, readModels, projector, pensionTables },
@@ -109,6 +118,8 @@ export async function createLedger(
     rateLimitPerMinute: config.LEDGER_RATE_LIMIT_PER_MINUTE,
     daysOff,
     logger: options.logger,
+    metrics,
+    readiness: { maxLagEvents: config.LEDGER_READY_MAX_LAG_EVENTS, maxLagSeconds: config.LEDGER_READY_MAX_LAG_SECONDS },
   })
   if (keys && !keys.exists && !jwt)
     app.log.warn(
@@ -128,14 +139,49 @@ export async function createLedger(
           seal: { metadata: { actor: 'ledger', correlationId: 'periodic-seal' }, ...(config.LEDGER_STORE === 'sqlite' ? { maxAppendBytes: Number.POSITIVE_INFINITY } : {}) },
         })
       : undefined
+  drainKeepAliveOnClose(app)
   let closing: Promise<void> | undefined
+  // The order of a graceful shutdown (issue #9): no new seal; the app stops accepting connections and
+  // answers the requests in flight (each answered after its append committed); the projector commits
+  // its batch and checkpoint; the store writes the appends still queued for a group commit (the
+  // interest runner's, stopped with the app) and closes; the read models last. A step that fails
+  // does not skip the later ones; the first failure is thrown at the end.
   const close = () =>
     (closing ??= (async () => {
-      await periodicSeal?.stop()
-      await app.close()
-      await projector.stop()
-      await store.close()
-      readModels.close()
+      const failures: unknown[] = []
+      const step = async (run: () => unknown) => {
+        try {
+          await run()
+        } catch (err) {
+          failures.push(err)
+        }
+      }
+      await step(() => periodicSeal?.stop())
+      await step(() => app.close())
+      await step(() => projector.stop())
+      await step(() => store.close())
+      await step(() => readModels.close())
+      if (failures.length > 0) throw failures[0]
     })())
   return { app, store, readModels, projector, close }
+}
+
+/**
+ * Makes `app.close()` wait only for the requests in flight, not for their keep-alive connections:
+ * Fastify closes the idle connections once when it starts closing, and a connection whose request
+ * was in flight then would stay open until its keep-alive timeout (72 s) and hold the close. Once
+ * closing, every answer says `Connection: close`, and each finished answer closes the connections
+ * that became idle.
+ */
+function drainKeepAliveOnClose(app: FastifyInstance): void {
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close')
+  })
+  app.addHook('onResponse', async () => {
+    if (closing) setImmediate(() => app.server.closeIdleConnections())
+  })
 }

@@ -38,6 +38,16 @@ export const ConfigSchema = z.object({
   LEDGER_MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Requests one caller (API key or JWT subject) may make in a minute; 0: no limit. */
   LEDGER_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
+  /** Readiness (`GET /readyz`): most events the projections may be behind the log's head and the
+   * service still ready (head − checkpoint; on KurrentDB a distance in the log). */
+  LEDGER_READY_MAX_LAG_EVENTS: z.coerce.number().int().min(0).max(1_000_000_000).default(1_000),
+  /** Readiness (`GET /readyz`): oldest an event the projections have not applied may be, seconds,
+   * and the service still ready. */
+  LEDGER_READY_MAX_LAG_SECONDS: z.coerce.number().min(0).max(86_400).default(30),
+  /** Longest a graceful shutdown (SIGTERM, SIGINT) may take, milliseconds: requests in flight
+   * answered, queued appends committed, the projector's batch and checkpoint written, the databases
+   * closed. Past it the service logs it and exits with status 1 (src/server.ts). */
+  LEDGER_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   /** Interval of the periodic audit seal, milliseconds (0: off). Unset: hourly (DEFAULT_SEAL_INTERVAL_MS
    * in src/audit/seal.ts; applied in bootstrap.ts). */
   LEDGER_SEAL_INTERVAL_MS: z.coerce

@@ -1,4 +1,5 @@
-import type { FastifyServerOptions } from 'fastify'
+import { createRequire } from 'node:module'
+import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import { maskCitizenId } from './domain/ids.js'
 
 /**
@@ -40,13 +41,34 @@ export const REDACTED_PATHS = [
   'payload',
 ]
 
+/** The pino-pretty module's file: pino resolves a bare transport name from the caller's file, which
+ * may be outside this package (a script run with `node -e`, another working directory). */
+const PINO_PRETTY = createRequire(import.meta.url).resolve('pino-pretty')
+
+/** How the service's log lines are written. */
+export interface LogOutput {
+  /** Human-readable lines through the `pino-pretty` transport (a worker thread) instead of JSON
+   * lines; see {@link wantsPrettyLogs}. Default false. */
+  pretty?: boolean
+}
+
+/**
+ * Whether the service should write pretty lines: standard output is a terminal and `NODE_ENV` is not
+ * `production`. Anything else (a pipe, a file, a container's log driver, production) gets one JSON
+ * object per line.
+ */
+export function wantsPrettyLogs(isTty: boolean = process.stdout.isTTY === true, nodeEnv: string | undefined = process.env['NODE_ENV']): boolean {
+  return isTty && nodeEnv !== 'production'
+}
+
 /**
  * pino options for the service: level from config; request logs with the method, the URL with
  * person ids masked (first 6 and last 4 characters visible) and the request id, never headers or
  * bodies; credentials and bodies redacted wherever they are logged; and, last, every identity
- * number left in a line (an error message, a stack, a stream name) masked as the line is written.
+ * number left in a line (an error message, a stack, a stream name) masked as the line is written
+ * (also before a pretty transport formats it). With `output.pretty`, the `pino-pretty` transport.
  */
-export function loggerOptions(level: string): Exclude<FastifyServerOptions['logger'], boolean | undefined> {
+export function loggerOptions(level: string, output: LogOutput = {}): Exclude<FastifyServerOptions['logger'], boolean | undefined> {
   return {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
@@ -54,5 +76,26 @@ export function loggerOptions(level: string): Exclude<FastifyServerOptions['logg
       req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: maskPersonIds(req.url), id: req.id }),
     },
     hooks: { streamWrite: maskPersonIdsInText },
+    ...(output.pretty ? { transport: { target: PINO_PRETTY, options: { colorize: true, translateTime: 'SYS:standard', ignore: 'pid,hostname' } } } : {}),
   }
+}
+
+/** What a request's log lines say beyond the request id: who acts, which resource. */
+export interface RequestLogBindings {
+  /** The authenticated principal's actor (API key id, JWT subject, `ledger`). */
+  actor?: string
+  submissionId?: string
+  transferId?: string
+}
+
+/**
+ * Binds `bindings` to every later log line of one request: the request's and the reply's logger
+ * become a child carrying them, so Fastify's `request completed` line, error lines and the handler's
+ * own lines all have them (Fastify logs the end of a request with the reply's logger, which it
+ * created with the request's, so both are replaced).
+ */
+export function bindRequestLog(request: FastifyRequest, reply: FastifyReply, bindings: RequestLogBindings): void {
+  const child = request.log.child(bindings)
+  request.log = child
+  reply.log = child
 }

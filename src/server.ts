@@ -1,76 +1,155 @@
-import { pino } from 'pino'
-import { ConfigError, loadConfig } from './config.js'
-import { createLedger } from './bootstrap.js'
-import { loggerOptions } from './logging.js'
+import { pino, type Logger } from 'pino'
+import closeWithGrace from 'close-with-grace'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { createLedger, type Ledger } from './bootstrap.js'
+import { loggerOptions, wantsPrettyLogs } from './logging.js'
 import { PolicyTableError } from './policy-loader.js'
 import { CalendarError } from './calendar-loader.js'
 import { AuthConfigError } from './auth/authenticator.js'
 import { StoreUnavailableError } from './eventstore/port.js'
 import { ReadModelMismatchError } from './projector/read-model-store.js'
+import { invokedDirectly } from './cli/invoked-directly.js'
 
-/** Longest a graceful shutdown may take before the process exits anyway, milliseconds. */
-const SHUTDOWN_TIMEOUT_MS = 10_000
+/** Exit statuses of the service process. */
+export const EXIT = {
+  /** A graceful shutdown finished within LEDGER_SHUTDOWN_TIMEOUT_MS. */
+  ok: 0,
+  /** The shutdown timed out or failed, an uncaught error stopped the service, or it failed to start
+   * for a reason not listed below. */
+  failed: 1,
+  /** Bad configuration, policy table, calendar, keys or JWT key file, or read models of another log. */
+  badConfig: 2,
+  /** The event store did not answer at start (KurrentDB within LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS). */
+  storeUnavailable: 3,
+} as const
 
-/** Process entry: configuration, store, projector, listen, graceful shutdown on SIGINT/SIGTERM. */
-async function main(): Promise<void> {
-  let config
+/** The service could not start; the cause is already reported (standard error or a fatal log line). */
+export class ServeError extends Error {
+  override readonly name = 'ServeError'
+  constructor(
+    message: string,
+    /** The exit status the process should end with (see {@link EXIT}). */
+    readonly exitCode: number,
+  ) {
+    super(message)
+  }
+}
+
+/** What `serve` starts with. */
+export interface ServeOptions {
+  /** The validated configuration; default: read from `env` with `loadConfig`. */
+  config?: Config
+  /** The environment the configuration is read from when `config` is absent; default `process.env`. */
+  env?: NodeJS.ProcessEnv
+}
+
+/** A service started by `serve`: listening, with shutdown on signals installed. */
+export interface Service {
+  ledger: Ledger
+  /** Where it listens, e.g. `http://127.0.0.1:3000`. */
+  address: string
+  /** The service's logger (JSON lines, or pino-pretty on a terminal outside production). */
+  log: Logger
+  /** Shuts down as a SIGTERM would, then exits the process (0, or 1 past the bound). */
+  shutdown(): void
+}
+
+/**
+ * Starts the ledger: configuration, logger, store, read models, projector, HTTP listening; then
+ * owns the process until it ends. Used by `node dist/src/server.js` and `ledger serve`.
+ *
+ * Shutdown (close-with-grace): on SIGTERM, SIGINT (and the other terminating signals) the ledger
+ * closes gracefully in the order of `Ledger.close` (no new connections, requests in flight answered
+ * after their appends commit, the projector's batch and checkpoint committed, the store's queued
+ * appends written, the databases closed) and the process exits 0. An uncaught exception or
+ * unhandled rejection closes the same way, then exits 1. When the close takes longer than
+ * `LEDGER_SHUTDOWN_TIMEOUT_MS` milliseconds, or a second signal arrives, that is logged and the
+ * process exits 1 at once (what was acknowledged is on disk already; the projector resumes from its
+ * checkpoint at the next start).
+ *
+ * Resolves once listening.
+ * @throws ServeError with the exit status (2 bad configuration or files, 3 store unavailable) after
+ * reporting the cause: a bad configuration on standard error, anything else as a fatal log line.
+ */
+export async function serve(options: ServeOptions = {}): Promise<Service> {
+  let config: Config
   try {
-    config = loadConfig()
+    config = options.config ?? loadConfig(options.env ?? process.env)
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`)
-      process.exit(2)
+      throw new ServeError(err.message, EXIT.badConfig)
     }
     throw err
   }
-  const options = loggerOptions(config.LOG_LEVEL)
-  const log = pino(options)
-  let ledger
+  const logOptions = loggerOptions(config.LOG_LEVEL, { pretty: wantsPrettyLogs() })
+  const log = pino(logOptions)
+  let ledger: Ledger
   try {
     ledger = await createLedger(config, {
-      logger: options,
+      logger: logOptions,
       projectorLogger: log.child({ component: 'projector' }),
       storeLogger: log.child({ component: 'eventstore' }),
       interestLogger: log.child({ component: 'interest-run' }),
     })
   } catch (err) {
-    if (err instanceof PolicyTableError || err instanceof CalendarError || err instanceof AuthConfigError) {
-      log.fatal(err.message)
-      process.exit(2)
-    }
-    if (err instanceof ReadModelMismatchError) {
-      log.fatal(err.message)
-      process.exit(2)
-    }
-    if (err instanceof StoreUnavailableError) {
-      log.fatal(err.message)
-      process.exit(3)
-    }
-    throw err
+    const exitCode =
+      err instanceof PolicyTableError || err instanceof CalendarError || err instanceof AuthConfigError || err instanceof ReadModelMismatchError
+        ? EXIT.badConfig
+        : err instanceof StoreUnavailableError
+          ? EXIT.storeUnavailable
+          : undefined
+    if (exitCode === undefined) throw err
+    log.fatal((err as Error).message)
+    throw new ServeError((err as Error).message, exitCode)
   }
-  const address = await ledger.app.listen({ port: config.PORT, host: config.HOST })
-  log.info({ address, store: config.LEDGER_STORE, sqlitePath: config.LEDGER_SQLITE_PATH }, 'ledger listening')
-
-  const shutdown = (signal: string) => {
-    log.info({ signal }, 'shutting down')
-    const timer = setTimeout(() => {
-      log.error('shutdown timed out; exiting')
-      process.exit(1)
-    }, SHUTDOWN_TIMEOUT_MS)
-    timer.unref()
-    ledger.close().then(
-      () => process.exit(0),
-      (err) => {
-        log.error({ err }, 'shutdown failed')
-        process.exit(1)
+  const shutdownTimeoutMs = config.LEDGER_SHUTDOWN_TIMEOUT_MS
+  // Installed before listening: a signal during start-up closes what is open.
+  const grace = closeWithGrace(
+    {
+      delay: shutdownTimeoutMs,
+      logger: {
+        error: (what: unknown) => (what instanceof Error ? log.error({ err: what }, 'shutdown failed; exiting with status 1') : log.error(String(what))),
       },
-    )
+      onTimeout: (delayMs: number) =>
+        log.error({ shutdownTimeoutMs: delayMs }, 'shutdown did not finish within LEDGER_SHUTDOWN_TIMEOUT_MS; exiting with status 1'),
+      onSecondSignal: (signal: string) => log.error({ signal }, 'second signal during shutdown; exiting with status 1'),
+      onSecondError: (err: unknown) => log.error({ err }, 'another uncaught error during shutdown; exiting with status 1'),
+    },
+    async ({ signal, err, manual }) => {
+      if (err) log.fatal({ err }, 'uncaught error; shutting down, then exiting with status 1')
+      else log.info({ signal: signal ?? (manual ? 'shutdown()' : 'event loop empty'), shutdownTimeoutMs }, 'shutting down')
+      await ledger.close()
+      log.info('shut down')
+    },
+  )
+  let address: string
+  try {
+    address = await ledger.app.listen({ port: config.PORT, host: config.HOST })
+  } catch (err) {
+    // The port is taken or the host unknown: close what was opened, then report.
+    grace.uninstall()
+    await ledger.close().catch(() => undefined)
+    log.fatal({ err }, `cannot listen on ${config.HOST}:${config.PORT}`)
+    throw new ServeError(`cannot listen on ${config.HOST}:${config.PORT}`, EXIT.failed)
   }
-  process.once('SIGINT', () => shutdown('SIGINT'))
-  process.once('SIGTERM', () => shutdown('SIGTERM'))
+  log.info({ address, store: config.LEDGER_STORE, sqlitePath: config.LEDGER_SQLITE_PATH, shutdownTimeoutMs }, 'ledger listening')
+  return { ledger, address, log, shutdown: () => grace.close() }
 }
 
-main().catch((err) => {
-  process.stderr.write(`ledger failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
-  process.exit(1)
-})
+/**
+ * Runs the service as the process: `serve`, and on a failed start exits with the status the failure
+ * names (1 for an unexpected one, its stack on standard error). Resolves once listening; the
+ * process then runs until a signal and ends through the shutdown `serve` installed.
+ */
+export async function runService(options: ServeOptions = {}): Promise<void> {
+  try {
+    await serve(options)
+  } catch (err) {
+    if (err instanceof ServeError) process.exit(err.exitCode)
+    process.stderr.write(`ledger failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    process.exit(EXIT.failed)
+  }
+}
+
+if (invokedDirectly(import.meta.url)) void runService()

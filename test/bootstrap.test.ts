@@ -53,8 +53,9 @@ t.test('the same store again opens, and binds on first use', async (t) => {
   await first.close()
   const second = await createLedger(configFor(file))
   t.teardown(() => second.close())
-  const res = await second.app.inject({ method: 'GET', url: '/healthz' })
-  t.equal(res.statusCode, 200)
+  t.equal((await second.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
+  // The store answers (readiness): its head, whether or not the projector is live yet.
+  t.match((await second.app.inject({ method: 'GET', url: '/readyz' })).json(), { store: 'sqlite', headPosition: '0' })
 })
 
 t.test('the keys file authenticates /v1; /healthz stays open; no warning when keys exist', async (t) => {

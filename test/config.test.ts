@@ -13,6 +13,9 @@ t.test('defaults run the service on the embedded store', async (t) => {
     LEDGER_MAX_BODY_BYTES: 4194304,
     LEDGER_KEYS_PATH: './data/keys.json',
     LEDGER_RATE_LIMIT_PER_MINUTE: 600,
+    LEDGER_READY_MAX_LAG_EVENTS: 1000,
+    LEDGER_READY_MAX_LAG_SECONDS: 30,
+    LEDGER_SHUTDOWN_TIMEOUT_MS: 10000,
   })
   t.equal(loadConfig({ PORT: '' }).PORT, 3000, 'a blank value counts as unset')
   t.equal(loadConfig({ PORT: '8080', LOG_LEVEL: 'debug' }).PORT, 8080)
@@ -26,6 +29,9 @@ t.test('every bad key is named with the reason', async (t) => {
   t.match(err.message, /\n  LEDGER_STORE: /)
   t.match(err.message, /\n  LOG_LEVEL: /)
   t.throws(() => loadConfig({ PORT: 'abc' }), /PORT/)
+  t.throws(() => loadConfig({ LEDGER_READY_MAX_LAG_EVENTS: '-1' }), /LEDGER_READY_MAX_LAG_EVENTS/)
+  t.throws(() => loadConfig({ LEDGER_READY_MAX_LAG_SECONDS: 'soon' }), /LEDGER_READY_MAX_LAG_SECONDS/)
+  t.throws(() => loadConfig({ LEDGER_SHUTDOWN_TIMEOUT_MS: '50' }), /LEDGER_SHUTDOWN_TIMEOUT_MS/, 'below 100 ms')
   t.throws(() => loadConfig({ LEDGER_STORE: 'kurrentdb' }), /LEDGER_KURRENTDB_URL: required when LEDGER_STORE=kurrentdb/)
   t.throws(() => loadConfig({ LEDGER_KURRENTDB_URL: 'http://x' }), /LEDGER_KURRENTDB_URL/)
 })

@@ -77,7 +77,10 @@ t.test('the service starts on the embedded store, answers, and stops gracefully 
   t.match(address, /^http:\/\/127\.0\.0\.1:\d+$/)
   const res = await fetch(`${address}/healthz`)
   t.equal(res.status, 200)
-  t.match(await res.json(), { status: 'ok', store: 'sqlite', headPosition: '0' })
+  t.match(await res.json(), { status: 'ok', store: 'sqlite' })
+  // The store answers: its head is on /readyz (200 once the projector is live, else 503 with the figures).
+  const ready = await fetch(`${address}/readyz`)
+  t.match(await ready.json(), { store: 'sqlite', headPosition: '0', projectionPosition: '0' })
   t.same(warnings, [], 'no warning: a key exists')
   const pool = `${address}/v1/pools/310000/balances`
   const refused = await fetch(pool)

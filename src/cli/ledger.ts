@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The `ledger` command line: operations on the configured store through the same use cases as HTTP.
  *
@@ -20,8 +21,10 @@
  *
  * The auditors' commands (issue #6) are registered from their modules: `audit replay`
  * (audit-replay.ts), `audit verify | seal | export` (audit-integrity.ts) and `projections rebuild`
- * (projections-rebuild.ts), and `keys create | list` (keys.ts). Usage errors (an unknown option, a
- * missing argument) exit with 2.
+ * (projections-rebuild.ts), and `keys create | list` (keys.ts). Issue #9 adds `post <file>`
+ * (post.ts), `balances person | pool` (balances.ts) and `status` (status.ts), and `serve`: the HTTP
+ * service itself with its projector (src/server.ts; runs until a signal, then exits 0 after a
+ * graceful shutdown). Usage errors (an unknown option, a missing argument) exit with 2.
  */
 import { invokedDirectly } from './invoked-directly.js'
 import { createReadStream } from 'node:fs'
@@ -36,6 +39,9 @@ import { registerAuditReplay } from './audit-replay.js'
 import { registerAuditIntegrity } from './audit-integrity.js'
 import { registerProjectionsRebuild } from './projections-rebuild.js'
 import { registerKeys } from './keys.js'
+import { registerPost } from './post.js'
+import { registerBalances } from './balances.js'
+import { registerStatus } from './status.js'
 import { loadPolicyBook } from '../policy-loader.js'
 import { maskCitizenId } from '../domain/ids.js'
 import { describeLegacyRefusal } from '../domain/legacy/decide.js'
@@ -243,6 +249,21 @@ export async function main(argv: readonly string[] = process.argv, env: NodeJS.P
   const projections = program.command('projections').description('The read models the service answers from.').exitOverride()
   registerProjectionsRebuild(projections, ctx)
   registerKeys(program.command('keys').description('API keys of LEDGER_KEYS_PATH (issue #7): create one, list them.').exitOverride(), ctx)
+  // Issue #9: payroll files, balances and status, on the configured store or a running service (--url).
+  registerPost(program, ctx)
+  registerBalances(program.command('balances').description("Balances of a person or a region's pools (read models, or the service with --url).").exitOverride(), ctx)
+  registerStatus(program, ctx)
+  // Issue #9: the service itself, as `node dist/src/server.js` (loaded only for this command).
+  program
+    .command('serve')
+    .description(
+      'Run the HTTP service (configured by PORT, HOST and LEDGER_* variables) until SIGTERM or SIGINT, then shut down gracefully: ' +
+        'exit 0, or 1 past LEDGER_SHUTDOWN_TIMEOUT_MS; 2 bad configuration, 3 store unavailable at start.',
+    )
+    .action(async () => {
+      const { runService } = await import('../server.js')
+      await runService({ env })
+    })
   await program.parseAsync(argv as string[])
   return status
 }

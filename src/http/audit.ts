@@ -6,6 +6,7 @@ import { exportPage } from '../audit/export.js'
 import { HttpProblem } from './problem.js'
 import { Limit, PositionString } from './schemas.js'
 import { exportAuditEvents, verifyAuditStream } from './access.js'
+import type { RouteDocs } from './openapi.js'
 
 /** Longest stream name the audit routes accept. */
 export const MAX_STREAM_NAME_LENGTH = 200
@@ -37,7 +38,7 @@ export const StreamName = z
 export const auditRoutes =
   (deps: { store: EventStore }): FastifyPluginAsyncZod =>
   async (app) => {
-    app.get('/v1/audit/streams/:stream/verify', { schema: { params: z.strictObject({ stream: StreamName }) }, config: { access: verifyAuditStream } }, async (request) => {
+    app.get('/v1/audit/streams/:stream/verify', { schema: { params: z.strictObject({ stream: StreamName }), ...VERIFY_DOCS }, config: { access: verifyAuditStream } }, async (request) => {
       const { stream } = request.params
       const report = await verifyStream(deps.store, stream)
       if (!report) throw new HttpProblem(404, 'stream-not-found', 'No such stream', `the log has no events of stream ${stream} and no seal names it`)
@@ -47,7 +48,7 @@ export const auditRoutes =
     app.get(
       '/v1/audit/events',
       {
-        schema: { querystring: z.strictObject({ fromPosition: PositionString.optional(), limit: Limit(MAX_EXPORT_LIMIT) }) },
+        schema: { querystring: z.strictObject({ fromPosition: PositionString.optional(), limit: Limit(MAX_EXPORT_LIMIT) }), ...EXPORT_DOCS },
         config: { access: exportAuditEvents },
       },
       async (request, reply) => {
@@ -63,3 +64,44 @@ export const auditRoutes =
       },
     )
   }
+
+// ---------------------------------------------------------------------------------------------
+// Documentation (OpenAPI, see http/openapi.ts): what each route is and answers; never used to
+// validate or serialize. Answers every /v1 route shares (400, 401, 403, 429, 503, …) are added there.
+// ---------------------------------------------------------------------------------------------
+
+const VERIFY_DOCS: RouteDocs = {
+  summary: "Verify a stream's hash chain",
+  description: "Checks one stream's hash chain and recordedAt order, and its head against the seals naming it.",
+  tags: ['audit'],
+  answers: {
+    200: {
+      description: 'the report: `ok`, and the first problem as `brokenAt` when there is one',
+      body: z.looseObject({
+        stream: z.string(),
+        events: z.number().int(),
+        head: z.object({ revision: z.string(), hash: z.string() }).nullable(),
+        ok: z.boolean(),
+        brokenAt: z.looseObject({}).optional(),
+        unchained: z.object({ events: z.number().int(), firstRevision: z.string() }).optional(),
+      }),
+    },
+    404: 'the log has no events of the stream and no seal names it (`stream-not-found`)',
+  },
+}
+
+const EXPORT_DOCS: RouteDocs = {
+  summary: 'Export the log',
+  description: `The log as NDJSON, one recorded event a line, \`limit\` events (${DEFAULT_EXPORT_LIMIT} by default, at most ${MAX_EXPORT_LIMIT}) from \`fromPosition\` (inclusive).`,
+  tags: ['audit'],
+  answers: {
+    200: {
+      description: 'a page of the log',
+      contentType: 'application/x-ndjson',
+      headers: {
+        'x-next-position': 'when more events follow: the next page\'s `fromPosition`',
+        Link: 'when more events follow: `</v1/audit/events?fromPosition=…&limit=…>; rel="next"`',
+      },
+    },
+  },
+}

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { SYSTEM_PRINCIPAL, type Principal } from '../auth/principal.js'
 import { HttpProblem } from './problem.js'
+import { bindRequestLog } from '../logging.js'
 
 /**
  * Authentication and authorisation at the HTTP edge (issue #7).
@@ -56,8 +57,18 @@ const unauthorized = (detail: string, invalidToken = false) =>
     'www-authenticate': invalidToken ? 'Bearer realm="ledger", error="invalid_token"' : 'Bearer realm="ledger"',
   })
 
-/** Routes anyone may call without a token. Everything else needs one (fail closed). */
-export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/healthz'])
+/** Routes anyone may call without a token: the liveness and readiness probes and the Prometheus
+ * scrape (none of them says anything of a person). Everything else needs one (fail closed). */
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics'])
+
+/** Where the OpenAPI document is served (http/openapi.ts): public. */
+export const OPENAPI_PATH = '/openapi.json'
+/** Prefix of the swagger-ui page (http/openapi.ts): it and every route under it (its assets,
+ * `/docs/static/*`, `/docs/json`, …) are public. */
+export const DOCS_PREFIX = '/docs'
+
+/** Whether a route pattern is the API's documentation (OPENAPI_PATH, DOCS_PREFIX and below). */
+const isDocsRoute = (route: string) => route === OPENAPI_PATH || route === DOCS_PREFIX || route.startsWith(`${DOCS_PREFIX}/`)
 
 /**
  * Whether a request goes to a public route, or to no route at all (a 404). Decided from the route
@@ -66,7 +77,7 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/healthz'])
  */
 export function isPublic(request: FastifyRequest): boolean {
   const route = request.routeOptions.url
-  return route === undefined || PUBLIC_ROUTES.has(route)
+  return route === undefined || PUBLIC_ROUTES.has(route) || isDocsRoute(route)
 }
 
 /** The principal of a request that passed the hook (throws 401 when there is none). */
@@ -77,15 +88,18 @@ export function principalOf(request: FastifyRequest): Principal {
 
 /**
  * Installs the hooks: authentication on `onRequest` (before the body is read: an unauthenticated
- * caller cannot make the service parse 4 MB), authorisation on `preHandler`.
+ * caller cannot make the service parse 4 MB), authorisation on `preHandler`. Once authenticated, the
+ * request's log lines carry the principal's `actor`.
  */
 export function installAuth(app: FastifyInstance, authenticator: Authenticator): void {
   authenticator.register?.(app)
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     if (isPublic(request)) return
     const header = request.headers.authorization
     if (header === undefined && authenticator.withoutToken) {
       request.principal = authenticator.withoutToken(request)
+      // Every later log line of the request names who acts (issue #9).
+      bindRequestLog(request, reply, { actor: request.principal.actor })
       return
     }
     if (header === undefined) throw unauthorized('send Authorization: Bearer <API key or token>')
@@ -96,6 +110,7 @@ export function installAuth(app: FastifyInstance, authenticator: Authenticator):
     const principal = await authenticator.authenticate(m[1]!, request)
     if (!principal) throw unauthorized('the token is unknown, expired, not validly signed or says no valid role and scope', true)
     request.principal = principal
+    bindRequestLog(request, reply, { actor: principal.actor })
   })
   app.addHook('preHandler', async (request) => {
     if (isPublic(request)) return

@@ -20,6 +20,7 @@ import { HttpProblem, boundedErrors } from './problem.js'
 import { metadataOf } from './request-metadata.js'
 import { CitizenId, Region } from './schemas.js'
 import { postLegacyHistory, postPoolLegacyBalance } from './access.js'
+import type { RouteDocs } from './openapi.js'
 
 /**
  * Routes of legacy history (issue #4): `POST /v1/persons/{personId}/legacy-history` and
@@ -109,7 +110,7 @@ export const legacyRoutes =
   async (app) => {
     app.post(
       '/v1/persons/:personId/legacy-history',
-      { schema: { params: z.strictObject({ personId: CitizenId }), body: LegacyHistoryBody }, config: { access: postLegacyHistory } },
+      { schema: { params: z.strictObject({ personId: CitizenId }), body: LegacyHistoryBody, ...LEGACY_HISTORY_DOCS }, config: { access: postLegacyHistory } },
       async (request, reply) => {
         const { personId } = request.params
         const result = await handler.importHistory(legacyHistoryCommand(personId, request.body), metadataOf(request))
@@ -121,7 +122,7 @@ export const legacyRoutes =
 
     app.post(
       '/v1/pools/:region/legacy-balance',
-      { schema: { params: z.strictObject({ region: Region }), body: PoolLegacyBalanceBody }, config: { access: postPoolLegacyBalance } },
+      { schema: { params: z.strictObject({ region: Region }), body: PoolLegacyBalanceBody, ...POOL_LEGACY_DOCS }, config: { access: postPoolLegacyBalance } },
       async (request, reply) => {
         const { region } = request.params
         const result = await handler.importPoolBalance(poolLegacyCommand(region, request.body), metadataOf(request))
@@ -190,4 +191,38 @@ function poolRefusal(decision: Extract<ImportPoolLegacyBalanceResult, { kind: 'r
         ...boundedErrors(decision.violations.map((v) => ({ pointer: `/${v.path.join('/')}`, message: v.message }))),
       })
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documentation (OpenAPI, see http/openapi.ts): what each route is and answers; never used to
+// validate or serialize. Answers every /v1 route shares (400, 401, 403, 429, 503, …) are added there.
+// ---------------------------------------------------------------------------------------------
+
+const importStatus = z.enum(['imported', 'already-imported'])
+const LegacyHistoryReceiptDoc = z.object({ importId: z.string(), personId: z.string(), status: importStatus, position: z.string() })
+const PoolLegacyReceiptDoc = z.object({ importId: z.string(), region: z.string(), status: importStatus, position: z.string() })
+
+const LEGACY_HISTORY_DOCS: RouteDocs = {
+  summary: "Import a person's legacy history",
+  description:
+    "Imports the years a person contributed before this ledger (region, months and base total a year) and the individual account balance as of `asOf`: once per person, before any transfer. `importId` is the idempotency key.",
+  tags: ['legacy'],
+  answers: {
+    201: { description: 'imported', body: LegacyHistoryReceiptDoc },
+    200: { description: 'the same import again; nothing appended', body: LegacyHistoryReceiptDoc },
+    400: 'the years break a rule across fields: a year after `asOf`, a (year, region) twice, more than 12 months in a year (`validation`)',
+    409: 'the `importId` was used with other content (`import-exists-with-different-content`), the person has legacy history already (`legacy-history-already-imported`), imported years overlap recorded months (`legacy-history-overlaps-recorded-months`, `errors[]` per year) or the person was transferred already (`legacy-history-after-transfer`)',
+  },
+}
+
+const POOL_LEGACY_DOCS: RouteDocs = {
+  summary: "Import a pool's opening balance",
+  description: "Imports the opening balance of a region's pools, per scheme, as of `asOf`: one import per region. `importId` is the idempotency key.",
+  tags: ['legacy'],
+  answers: {
+    201: { description: 'imported', body: PoolLegacyReceiptDoc },
+    200: { description: 'the same import again; nothing appended', body: PoolLegacyReceiptDoc },
+    404: 'the region has no row in the policy table (`pool-not-found`)',
+    409: 'the `importId` was used with other content (`import-exists-with-different-content`), or the region has an opening balance already (`opening-balance-already-imported`)',
+  },
 }

@@ -49,7 +49,8 @@ export function rateLimitKey(request: FastifyRequest): string {
  *   `/v1` API, counted in a `preParsing` hook: after authentication (`onRequest`, which sets
  *   `request.principal`) and before the body is read, so a caller over its budget cannot make the
  *   service parse megabytes. Over the budget: 429 problem with `Retry-After` (seconds). Not counted:
- *   `/healthz` (and anything outside `/v1`), the system principal (the ledger itself, tests), and
+ *   the public routes (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`: `isPublic` in
+ *   auth.ts) and anything outside `/v1`, the system principal (the ledger itself, tests), and
  *   everything when `perMinute` is 0. One process keeps the counts in memory (several instances
  *   behind a balancer each allow the budget).
  * - **Security headers** (`@fastify/helmet`): helmet's defaults with a Content-Security-Policy for

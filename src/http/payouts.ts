@@ -7,6 +7,7 @@ import { metadataOf } from './request-metadata.js'
 import { Amount, CitizenId, Period, PositiveAmount, RequestKey } from './schemas.js'
 import { keyedAnswer } from './keyed-answer.js'
 import { postPayout } from './access.js'
+import type { RouteDocs } from './openapi.js'
 
 /** A benefit kind of the schemes other than pension, recorded as given: e.g. `benefit`,
  * `reimbursement`, `injury-allowance`, `maternity-allowance`. */
@@ -33,7 +34,7 @@ const two = (a: string | undefined) => (a === undefined ? undefined : formatYuan
 export const payoutRoutes =
   (handler: PayoutHandler): FastifyPluginAsyncZod =>
   async (app) => {
-    app.post('/v1/payouts', { schema: { body: PayoutBody }, config: { access: postPayout(handler) } }, async (request, reply) => {
+    app.post('/v1/payouts', { schema: { body: PayoutBody, ...PAYOUT_DOCS }, config: { access: postPayout(handler) } }, async (request, reply) => {
       const b = request.body
       const amount = 'amount' in b ? two(b.amount) : undefined
       const fromIndividualAccount = 'fromIndividualAccount' in b ? two(b.fromIndividualAccount) : undefined
@@ -62,3 +63,36 @@ export const payoutRoutes =
       })
     })
   }
+
+// ---------------------------------------------------------------------------------------------
+// Documentation (OpenAPI, see http/openapi.ts): what each route is and answers; never used to
+// validate or serialize. Answers every /v1 route shares (400, 401, 403, 429, 503, …) are added there.
+// ---------------------------------------------------------------------------------------------
+
+const PayoutReceiptDoc = z.looseObject({
+  status: z.enum(['recorded', 'already-recorded']),
+  payoutId: z.string(),
+  personId: z.string(),
+  scheme: z.string(),
+  kind: z.string(),
+  period: z.string(),
+  region: z.string().meta({ description: 'the region whose pool pays' }),
+  amount: z.string(),
+  fromIndividualAccount: z.string(),
+  fromPool: z.string(),
+  position: z.string(),
+})
+
+const PAYOUT_DOCS: RouteDocs = {
+  summary: 'Record a payout',
+  description:
+    "Pays a benefit: the month's pension (fixed at retirement, no amount), or an amount for another scheme (medical may draw on the individual account). `payoutId` is the idempotency key.",
+  tags: ['benefits'],
+  answers: {
+    201: { description: 'paid', body: PayoutReceiptDoc },
+    200: { description: 'the same payout again; nothing appended', body: PayoutReceiptDoc },
+    409: 'the `payoutId` was used with another body (`payout-exists-with-different-content`, `differences`), or the period\'s pension is paid already (`pension-period-paid`)',
+    422: 'not retired, a period before retirement, no contributions to the scheme, or more than the medical account holds (`payout-rule`, `errors[]`)',
+    501: 'the store lacks atomic multi-stream appends (`payouts-unsupported-by-store`)',
+  },
+}

@@ -11,6 +11,7 @@ import { readPosition } from './read-position.js'
 import { CitizenId, Limit, Period, PositionString, RevisionString } from './schemas.js'
 import { personBalancesAt, type Cut } from '../audit/point-in-time.js'
 import { getPersonBalances, getPersonEvents, type PersonDocRead } from './access.js'
+import type { RouteDocs } from './openapi.js'
 
 /** Most events one `GET /v1/persons/{id}/events` answers (about 80 years of monthly lines). */
 export const MAX_EVENTS_PER_PAGE = 1_000
@@ -37,7 +38,7 @@ export const personRoutes =
     // closed to its new region (and open to the old one) until the projector catches up.
     const personDoc: PersonDocRead = (personId) => foldPersonBalances(deps.store, personId)
 
-    app.get('/v1/persons/:personId/balances', { schema: { params, querystring: BalancesQuery }, config: { access: getPersonBalances(personDoc) } }, async (request) => {
+    app.get('/v1/persons/:personId/balances', { schema: { params, querystring: BalancesQuery, ...PERSON_BALANCES_DOCS }, config: { access: getPersonBalances(personDoc) } }, async (request) => {
       const { personId } = request.params
       const cut = cutOf(request.query)
       if (cut) {
@@ -63,6 +64,7 @@ export const personRoutes =
             fromRevision: RevisionString.optional(),
             limit: Limit(MAX_EVENTS_PER_PAGE),
           }),
+          ...PERSON_EVENTS_DOCS,
         },
         config: { access: getPersonEvents(personDoc) },
       },
@@ -180,4 +182,70 @@ function monthsByRegion(b: PersonBalancesDoc['schemes']['pension']): Record<stri
 function withoutPaidMap(p: NonNullable<PersonBalancesDoc['pensionInPayment']>): Omit<typeof p, 'paid'> {
   const { paid: _paid, ...shown } = p
   return shown
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documentation (OpenAPI, see http/openapi.ts): what each route is and answers; never used to
+// validate or serialize. Answers every /v1 route shares (400, 401, 403, 429, 503, …) are added there.
+// ---------------------------------------------------------------------------------------------
+
+/** The point in time a balances answer echoes (persons and pools). */
+export const CutDoc = {
+  asOf: z.string().optional().meta({ description: 'the instant asked for, echoed' }),
+  asOfPeriod: z.string().optional().meta({ description: 'the period asked for, echoed' }),
+}
+
+const PersonSchemeDoc = z.looseObject({
+  individualAccount: z.string(),
+  employerContributed: z.string(),
+  employeeContributed: z.string(),
+  months: z.number().int().meta({ description: 'distinct recorded periods plus imported months' }),
+  regions: z.array(z.string()),
+  openingBalance: z.string().optional().meta({ description: 'once legacy history is imported' }),
+  paidOut: z.string(),
+  interestCredited: z.string().optional().meta({ description: 'pension only' }),
+  interestByYear: z.record(z.string(), z.string()).optional().meta({ description: 'pension only' }),
+})
+
+const PERSON_BALANCES_DOCS: RouteDocs = {
+  summary: "A person's balances",
+  description:
+    'Per scheme, from the person-balances projection; with `minPosition` it first waits (bounded) for the projections to reach it. ' +
+    "With `asOf` (an ISO 8601 instant) or `asOfPeriod` (YYYY-MM) the balances at that point, folded from the person's stream.",
+  tags: ['persons'],
+  answers: {
+    200: {
+      description: "the person's balances",
+      body: z.looseObject({
+        personId: z.string(),
+        position: z.string().meta({ description: 'the position the answer reflects' }),
+        ...CutDoc,
+        schemes: z.record(z.enum(SCHEMES), PersonSchemeDoc),
+        pensionAccount: z.object({ heldIn: z.string(), monthsByRegion: z.record(z.string(), z.number().int()) }).optional(),
+        pensionInPayment: z.looseObject({}).optional(),
+        reversed: z.array(z.unknown()),
+      }),
+    },
+    400: '`asOf` and `asOfPeriod` both given (`validation`)',
+    404: 'no events for the person (at that point in time) (`person-not-found`)',
+  },
+}
+
+const PERSON_EVENTS_DOCS: RouteDocs = {
+  summary: "A person's events",
+  description: `The events of the person's stream in order, from \`fromRevision\`, at most \`limit\` (${MAX_EVENTS_PER_PAGE} by default and at most); \`nextRevision\` when more follow.`,
+  tags: ['persons'],
+  answers: {
+    200: {
+      description: 'a page of events',
+      body: z.object({
+        personId: z.string(),
+        events: z.array(
+          z.object({ id: z.string(), type: z.string(), revision: z.string(), position: z.string(), recordedAt: z.string(), data: z.unknown() }),
+        ),
+        nextRevision: z.string().optional().meta({ description: 'the next page\'s fromRevision' }),
+      }),
+    },
+    404: 'no events for the person (`person-not-found`)',
+  },
 }

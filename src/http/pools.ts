@@ -8,7 +8,8 @@ import { HttpProblem } from './problem.js'
 import { readPosition } from './read-position.js'
 import { Region } from './schemas.js'
 import { getPoolBalances } from './access.js'
-import { BalancesQuery, cutOf } from './persons.js'
+import { BalancesQuery, CutDoc, cutOf } from './persons.js'
+import type { RouteDocs } from './openapi.js'
 import { poolBalancesAt, type Cut } from '../audit/point-in-time.js'
 import type { EventStore } from '../eventstore/port.js'
 
@@ -30,7 +31,7 @@ export const poolRoutes =
   async (app) => {
     app.get(
       '/v1/pools/:region/balances',
-      { schema: { params: z.strictObject({ region: Region }), querystring: BalancesQuery }, config: { access: getPoolBalances } },
+      { schema: { params: z.strictObject({ region: Region }), querystring: BalancesQuery, ...POOL_BALANCES_DOCS }, config: { access: getPoolBalances } },
       async (request) => {
         const { region } = request.params
         const cut = cutOf(request.query)
@@ -75,4 +76,41 @@ export function poolBalancesAnswer(doc: PoolBalancesDoc, position: string, cut?:
     }),
   )
   return { region: doc.region, position, ...cut, schemes }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documentation (OpenAPI, see http/openapi.ts): what each route is and answers; never used to
+// validate or serialize. Answers every /v1 route shares (400, 401, 403, 429, 503, …) are added there.
+// ---------------------------------------------------------------------------------------------
+
+const POOL_BALANCES_DOCS: RouteDocs = {
+  summary: "A region's pools",
+  description:
+    'Per scheme, from the pool-balances projection (a region with a policy and no events has every pool at "0.00"); `minPosition` waits (bounded) for the projections. ' +
+    'With `asOf` or `asOfPeriod` the pools at that point, folded from the WHOLE log: an audit read whose cost grows with the log.',
+  tags: ['pools'],
+  answers: {
+    200: {
+      description: "the region's pools",
+      body: z.object({
+        region: z.string(),
+        position: z.string(),
+        ...CutDoc,
+        schemes: z.record(
+          z.enum(SCHEMES),
+          z.looseObject({
+            balance: z.string(),
+            contributions: z.string(),
+            payouts: z.string(),
+            interestCredited: z.string().optional(),
+            openingBalance: z.string().optional(),
+            transfersIn: z.string().optional(),
+            transfersOut: z.string().optional(),
+          }),
+        ),
+      }),
+    },
+    400: '`asOf` and `asOfPeriod` both given (`validation`)',
+    404: 'the region has neither a policy nor events (`pool-not-found`)',
+  },
 }

@@ -7,6 +7,7 @@ import { HttpProblem } from './problem.js'
 import { metadataOf } from './request-metadata.js'
 import { Amount, CitizenId, Region } from './schemas.js'
 import { postRetirement } from './access.js'
+import type { RouteDocs } from './openapi.js'
 
 /** Body of `POST /v1/persons/{personId}/retirement`. */
 export const RetirementBody = z.strictObject({
@@ -27,7 +28,7 @@ export const retirementRoutes =
   async (app) => {
     app.post(
       '/v1/persons/:personId/retirement',
-      { schema: { params: z.strictObject({ personId: CitizenId }), body: RetirementBody }, config: { access: postRetirement } },
+      { schema: { params: z.strictObject({ personId: CitizenId }), body: RetirementBody, ...RETIREMENT_DOCS }, config: { access: postRetirement } },
       async (request, reply) => {
         const { personId } = request.params
         const b = request.body
@@ -63,3 +64,37 @@ export const retirementRoutes =
       },
     )
   }
+
+// ---------------------------------------------------------------------------------------------
+// Documentation (OpenAPI, see http/openapi.ts): what each route is and answers; never used to
+// validate or serialize. Answers every /v1 route shares (400, 401, 403, 429, 503, …) are added there.
+// ---------------------------------------------------------------------------------------------
+
+const RetirementReceiptDoc = z.looseObject({
+  status: z.enum(['recorded', 'already-recorded']),
+  personId: z.string(),
+  region: z.string().meta({ description: 'the region paying the pension (holding the account)' }),
+  retiredOn: z.string(),
+  ageYears: z.number().int(),
+  ageMonths: z.number().int(),
+  monthsContributed: z.number().int(),
+  individualAccountBalance: z.string(),
+  monthsDivisor: z.number().int(),
+  individualAccountMonthly: z.string(),
+  pooledMonthlyAmount: z.string(),
+  monthlyPension: z.string(),
+  position: z.string(),
+})
+
+const RETIREMENT_DOCS: RouteDocs = {
+  summary: "Record a person's retirement",
+  description:
+    'Records the retirement and fixes the monthly pension: the individual account divided by the months divisor of the age, plus the pooled amount given. Recorded by the region holding the account.',
+  tags: ['benefits'],
+  answers: {
+    201: { description: 'recorded', body: RetirementReceiptDoc },
+    200: { description: 'the same retirement again; nothing appended', body: RetirementReceiptDoc },
+    409: 'retired already with other facts (`already-retired`, `differences`)',
+    422: 'too few months contributed, an open transfer, another region than the one holding the account, or an age without a divisor (`retirement-rule`, `errors[]`)',
+  },
+}

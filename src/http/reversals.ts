@@ -7,6 +7,7 @@ import { metadataOf } from './request-metadata.js'
 import { RequestKey, RevisionString } from './schemas.js'
 import { keyedAnswer } from './keyed-answer.js'
 import { postReversal } from './access.js'
+import type { RouteDocs } from './openapi.js'
 
 /** Longest reason of a reversal, characters. */
 export const MAX_REVERSAL_REASON_CHARS = 500
@@ -30,7 +31,7 @@ export const ReversalBody = z.strictObject({
 export const reversalRoutes =
   (handler: ReversalHandler): FastifyPluginAsyncZod =>
   async (app) => {
-    app.post('/v1/reversals', { schema: { body: ReversalBody }, config: { access: postReversal(handler) } }, async (request, reply) => {
+    app.post('/v1/reversals', { schema: { body: ReversalBody, ...REVERSAL_DOCS }, config: { access: postReversal(handler) } }, async (request, reply) => {
       const b = request.body
       const stream = b.eventRef.stream
       if (!stream.startsWith(PERSON_STREAM_PREFIX))
@@ -62,3 +63,32 @@ export const reversalRoutes =
       })
     })
   }
+
+// ---------------------------------------------------------------------------------------------
+// Documentation (OpenAPI, see http/openapi.ts): what each route is and answers; never used to
+// validate or serialize. Answers every /v1 route shares (400, 401, 403, 429, 503, …) are added there.
+// ---------------------------------------------------------------------------------------------
+
+const ReversalReceiptDoc = z.looseObject({
+  status: z.enum(['recorded', 'already-recorded']),
+  reversalId: z.string(),
+  personId: z.string(),
+  reversedType: z.string().meta({ description: 'the type of the event undone' }),
+  eventRef: z.object({ stream: z.string(), revision: z.string() }),
+  reason: z.string(),
+  position: z.string(),
+})
+
+const REVERSAL_DOCS: RouteDocs = {
+  summary: 'Reverse an event',
+  description: "Appends a compensating event undoing a contribution line or a payout of a person's stream. `reversalId` is the idempotency key.",
+  tags: ['reversals'],
+  answers: {
+    201: { description: 'reversed', body: ReversalReceiptDoc },
+    200: { description: 'the same reversal again; nothing appended', body: ReversalReceiptDoc },
+    400: '`eventRef.stream` names a person stream whose id is no valid citizen identity number (`validation`)',
+    409: 'the `reversalId` was used with another body (`reversal-exists-with-different-content`), the event is reversed already (`already-reversed`), or the line was moved by a transfer or paid out since (`reversal-conflict`)',
+    422: "no such event, a reversal, another event type, or a stream that is not a person's (`reversal-rule`, `errors[]`)",
+    501: 'the store lacks atomic multi-stream appends (`reversals-unsupported-by-store`)',
+  },
+}

@@ -7,16 +7,28 @@ import { HttpProblem, boundedErrors } from './problem.js'
 import { metadataOf } from './request-metadata.js'
 import { SubmissionBody, SubmissionId } from './schemas.js'
 import { getSubmission, postSubmission } from './access.js'
+import type { RouteDocs } from './openapi.js'
+import { bindRequestLog } from '../logging.js'
+import type { SubmissionMetrics } from '../metrics/http.js'
 
 /**
  * Routes of the `contribution-submissions` resource: `POST` records a payroll submission; `GET
  * /v1/contribution-submissions/{submissionId}` answers the recorded one (its employer, region,
  * period, line count, totals, policy row and log position; 404 when none was recorded).
+ * With `metrics`, each `POST` is counted by outcome (recorded, already-recorded, the refusal's
+ * reason, or one named from the status such as `invalid` for a 400) with its lines.
  */
 export const submissionRoutes =
-  (handler: RecordSubmissionHandler): FastifyPluginAsyncZod =>
+  (handler: RecordSubmissionHandler, metrics?: SubmissionMetrics): FastifyPluginAsyncZod =>
   async (app) => {
-    app.post('/v1/contribution-submissions', { schema: { body: SubmissionBody }, config: { access: postSubmission } }, async (request, reply) => {
+    // From here on every log line of the request (errors, `request completed`) names the submission
+    // (issue #9), when the path or the body carries a well-formed id.
+    app.addHook('preValidation', async (request, reply) => {
+      const id = (request.params as { submissionId?: unknown } | undefined)?.submissionId ?? (request.body as { submissionId?: unknown } | null | undefined)?.submissionId
+      if (SubmissionId.safeParse(id).success) bindRequestLog(request, reply, { submissionId: id as string })
+    })
+    const counted = metrics ? { onResponse: metrics.onResponse } : {}
+    app.post('/v1/contribution-submissions', { schema: { body: SubmissionBody, ...RECORD_SUBMISSION_DOCS }, config: { access: postSubmission }, ...counted }, async (request, reply) => {
       const body = request.body
       const metadata = metadataOf(request)
       const result = await handler.handle(
@@ -30,8 +42,12 @@ export const submissionRoutes =
         },
         metadata,
       )
-      if (result.kind === 'refused') throw refusal(result.decision, handler)
+      if (result.kind === 'refused') {
+        metrics?.note(request, result.decision.outcome, body.lines.length)
+        throw refusal(result.decision, handler)
+      }
       const r = result.receipt
+      metrics?.note(request, r.status, r.lineCount)
       return reply.code(r.status === 'recorded' ? 201 : 200).send({
         submissionId: r.submissionId,
         status: r.status,
@@ -43,7 +59,7 @@ export const submissionRoutes =
 
     app.get(
       '/v1/contribution-submissions/:submissionId',
-      { schema: { params: z.strictObject({ submissionId: SubmissionId }) }, config: { access: getSubmission(handler) } },
+      { schema: { params: z.strictObject({ submissionId: SubmissionId }), ...GET_SUBMISSION_DOCS }, config: { access: getSubmission(handler) } },
       async (request) => {
         const { submissionId } = request.params
         const found = await handler.get(submissionId)
@@ -69,8 +85,9 @@ export const submissionRoutes =
     )
   }
 
-/** Turns a refusing decision into its problem (409 / 422). */
-function refusal(decision: Extract<RecordSubmissionResult, { kind: 'refused' }>['decision'], handler: RecordSubmissionHandler): HttpProblem {
+/** Turns a refusing decision into its problem (409 / 422); the CLI's embedded `ledger post` answers
+ * with the same problems. */
+export function refusal(decision: Extract<RecordSubmissionResult, { kind: 'refused' }>['decision'], handler: RecordSubmissionHandler): HttpProblem {
   switch (decision.outcome) {
     case 'submission-conflict':
       return new HttpProblem(
@@ -118,4 +135,61 @@ function refusal(decision: Extract<RecordSubmissionResult, { kind: 'refused' }>[
       )
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documentation (OpenAPI, see http/openapi.ts): what each route is and answers; never used to
+// validate or serialize. Answers every /v1 route shares (400, 401, 403, 429, 503, …) are added there.
+// ---------------------------------------------------------------------------------------------
+
+const TotalsDoc = z
+  .object({ employer: z.string(), employee: z.string(), individualAccount: z.string(), pool: z.string() })
+  .meta({ description: 'yuan totals of the submission (employer + employee = individualAccount + pool)' })
+
+const SubmissionReceiptDoc = z.object({
+  submissionId: z.string(),
+  status: z.enum(['recorded', 'already-recorded']),
+  position: z.string().meta({ description: 'log position of the submission, a decimal string' }),
+  lineCount: z.number().int(),
+  totals: TotalsDoc,
+})
+
+const RECORD_SUBMISSION_DOCS: RouteDocs = {
+  summary: 'Record a payroll submission',
+  description:
+    "Records every line of an employer's payroll for one region and month in one atomic write, the contributions computed with the policy row in force. " +
+    '`submissionId` is the idempotency key: the same canonical content again is 200 with the first position, other content under the same id 409.',
+  tags: ['contribution submissions'],
+  answers: {
+    201: { description: 'recorded', body: SubmissionReceiptDoc },
+    200: { description: 'the same submission was recorded before; nothing appended', body: SubmissionReceiptDoc },
+    409: 'the `submissionId` was recorded with other content (`submission-exists-with-different-content`, `differences` names the fields), or a person is credited for the period already (`month-already-credited`, `errors[]` per line, `earlierSubmissions`); nothing recorded',
+    422: 'no policy row for the region and period (`no-policy`), or a line breaks a ledger rule such as a person twice (`rule-violation`, `errors[]` per line)',
+  },
+}
+
+const GET_SUBMISSION_DOCS: RouteDocs = {
+  summary: 'Read a recorded submission',
+  description: 'The submission as recorded: its employer, region, period, line count, totals, the policy row used and its log position.',
+  tags: ['contribution submissions'],
+  answers: {
+    200: {
+      description: 'the recorded submission',
+      body: z.object({
+        submissionId: z.string(),
+        status: z.literal('recorded'),
+        employerId: z.string(),
+        region: z.string(),
+        period: z.string(),
+        workInjuryClass: z.number().int(),
+        lineCount: z.number().int(),
+        totals: TotalsDoc,
+        policyId: z.string(),
+        policyTableVersion: z.string(),
+        recordedAt: z.string().meta({ description: 'ISO 8601 instant' }),
+        position: z.string(),
+      }),
+    },
+    404: 'no submission with this id was recorded; a refused one leaves none (`submission-not-found`)',
+  },
 }

@@ -20,6 +20,8 @@ import { readPosition } from './read-position.js'
 import { metadataOf } from './request-metadata.js'
 import { CitizenId, Limit, PositionString, Region } from './schemas.js'
 import type { Access } from './auth.js'
+import type { RouteDocs } from './openapi.js'
+import { bindRequestLog } from '../logging.js'
 import {
   acceptTransfer,
   cancelTransfer,
@@ -60,11 +62,17 @@ export const transferRoutes =
   async (app) => {
     const { handler } = deps
     const params = z.strictObject({ transferId: TransferId })
+    // From here on every log line of the request (errors, `request completed`) names the transfer
+    // (issue #9), when the path or the body (registration) carries a well-formed id.
+    app.addHook('preValidation', async (request, reply) => {
+      const id = (request.params as { transferId?: unknown } | undefined)?.transferId ?? (request.body as { transferId?: unknown } | null | undefined)?.transferId
+      if (TransferId.safeParse(id).success) bindRequestLog(request, reply, { transferId: id as string })
+    })
 
     app.post(
       '/v1/transfers',
       {
-        schema: { body: z.strictObject({ transferId: TransferId, personId: CitizenId, fromRegion: Region, toRegion: Region }) },
+        schema: { body: z.strictObject({ transferId: TransferId, personId: CitizenId, fromRegion: Region, toRegion: Region }), ...REGISTER_DOCS },
         config: { access: registerTransfer },
       },
       async (request, reply) => {
@@ -92,7 +100,7 @@ export const transferRoutes =
       access: Access,
       decide: (transferId: string, today: string, body: Record<string, unknown>) => Parameters<TransferHandler['step']>[2],
     ) =>
-      app.post(`/v1/transfers/:transferId/${path}`, { schema: { params, body }, config: { access } }, async (request, reply) => {
+      app.post(`/v1/transfers/:transferId/${path}`, { schema: { params, body, ...STEP_DOCS[path] }, config: { access } }, async (request, reply) => {
         const { transferId } = request.params
         const result = await handler.step(
           transferId,
@@ -113,7 +121,7 @@ export const transferRoutes =
     step('send', empty, sendTransfer(handler), (transferId, today) => (t, pension) => decideSend({ transferId, today }, t, pension))
     step('complete', empty, completeTransfer(handler), (transferId, today) => (t) => decideComplete({ transferId, today }, t))
 
-    app.get('/v1/transfers/:transferId', { schema: { params }, config: { access: getTransfer(handler) } }, async (request) => {
+    app.get('/v1/transfers/:transferId', { schema: { params, ...GET_DOCS }, config: { access: getTransfer(handler) } }, async (request) => {
       const found = await handler.get(request.params.transferId)
       if (!found) throw notFound(request.params.transferId)
       return { ...found.view, position: found.position.toString() }
@@ -132,6 +140,7 @@ export const transferRoutes =
             limit: Limit(MAX_TRANSFERS_PER_PAGE),
             minPosition: PositionString.optional(),
           }),
+          ...LIST_DOCS,
         },
         config: { access: listTransfers },
       },
@@ -181,4 +190,88 @@ function refusal(transferId: string, d: Exclude<TransferDecision, { outcome: 'ap
     case 'unsupported':
       return new HttpProblem(501, 'transfers-unsupported-by-store', 'Transfers not supported on this store', d.detail)
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documentation (OpenAPI, see http/openapi.ts): what each route is and answers; never used to
+// validate or serialize. Answers every /v1 route shares (400, 401, 403, 429, 503, …) are added there.
+// ---------------------------------------------------------------------------------------------
+
+const TransferViewDoc = z.looseObject({
+  transferId: z.string(),
+  personId: z.string(),
+  fromRegion: z.string(),
+  toRegion: z.string(),
+  state: z.enum(STATES),
+  registeredOn: z.string().meta({ description: 'YYYY-MM-DD (Asia/Shanghai)' }),
+  acceptedOn: z.string().optional(),
+  rejected: z.object({ reason: z.string(), on: z.string() }).optional(),
+  cancelled: z.object({ reason: z.string(), on: z.string() }).optional(),
+  completedOn: z.string().optional(),
+  sends: z.array(z.looseObject({ sendNumber: z.number().int(), sentOn: z.string(), individualAccount: z.string(), pooledFund: z.string(), months: z.number().int(), baseTotal: z.string() })),
+  moved: z.object({ individualAccount: z.string(), pooledFund: z.string() }),
+  deadlines: z.looseObject({ decision: z.string(), send: z.string().optional(), complete: z.string().optional() }).meta({ description: 'due date of each step, 15 working days after the previous one' }),
+  overdue: z.boolean(),
+  supplementaryNeeded: z.looseObject({}).optional().meta({ description: 'after a send: months recorded in the source region since, still to move' }),
+  position: z.string(),
+})
+
+const NOT_FOUND = 'no such transfer (`transfer-not-found`)'
+const UNSUPPORTED = 'the store lacks atomic multi-stream appends (KurrentDB before 25.1) (`transfers-unsupported-by-store`)'
+const STATE_CONFLICT = "not possible in the transfer's state, `state` names it (`transfer-conflict`)"
+
+/** A step of the process: 201 when it appended, 200 when it was so already (its retry). */
+const stepDocs = (summary: string, description: string, extra: RouteDocs['answers'] = {}): RouteDocs => ({
+  summary,
+  description: `${description} Idempotent: the step again answers 200 with the same transfer.`,
+  tags: ['transfers'],
+  answers: {
+    201: { description: 'done: the transfer after the step', body: TransferViewDoc },
+    200: { description: 'done already (a retry); nothing appended', body: TransferViewDoc },
+    404: NOT_FOUND,
+    409: STATE_CONFLICT,
+    422: 'the step breaks a transfer rule (`transfer-rule`, `errors[]`)',
+    501: UNSUPPORTED,
+    ...extra,
+  },
+})
+
+const REGISTER_DOCS: RouteDocs = {
+  ...stepDocs('Register a transfer', "Registers the transfer of a person's pension account from `fromRegion` to `toRegion` (by the destination region).", {
+    404: null,
+    409: 'another transfer is open for the person (`person-has-open-transfer`, `openTransferId`), or the `transferId` names another transfer (`transfer-conflict`)',
+    422: 'a region without pools in this ledger, the same region twice, a retired person, or nothing to move out of `fromRegion` (`transfer-rule`, `errors[]`)',
+  }),
+}
+
+const STEP_DOCS: Record<string, RouteDocs> = {
+  accept: stepDocs('Accept a transfer', 'The destination region accepts a registered transfer. No body.'),
+  reject: stepDocs('Reject a transfer', 'The destination region refuses a registered transfer, with a `reason`.'),
+  cancel: stepDocs('Cancel a transfer', 'The destination region cancels a transfer before it is sent; `reason` optional.'),
+  send: stepDocs(
+    'Send the funds',
+    "The source region moves the individual account and the pooled fund due; a later send moves the months recorded there since (`supplementaryNeeded`). No body.",
+  ),
+  complete: stepDocs('Complete a transfer', 'The destination region confirms the funds arrived. No body.'),
+}
+
+const GET_DOCS: RouteDocs = {
+  summary: 'Read a transfer',
+  description: 'The transfer folded from its stream: state, dates, sends, deadlines, whether overdue.',
+  tags: ['transfers'],
+  answers: { 200: { description: 'the transfer', body: TransferViewDoc }, 404: NOT_FOUND },
+}
+
+const LIST_DOCS: RouteDocs = {
+  summary: 'List transfers',
+  description: `Transfers from the transfers projection, filtered by person, region (from or to), state, overdue; in transferId order, \`limit\` a page (at most ${MAX_TRANSFERS_PER_PAGE}), \`next\` the \`after\` of the next page. \`minPosition\` waits (bounded) for the projections.`,
+  tags: ['transfers'],
+  answers: {
+    200: {
+      description: 'a page of transfers',
+      body: z.object({ position: z.string(), transfers: z.array(z.looseObject({ transferId: z.string(), state: z.enum(STATES), overdue: z.boolean() })), next: z.string().optional() }),
+    },
+    // Reads the projections only, never the event store.
+    503: null,
+  },
 }

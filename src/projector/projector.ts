@@ -26,6 +26,10 @@ export interface ProjectorOptions {
   /** Longest pause between two subscription attempts, milliseconds. Default 5,000. */
   maxBackoffMs?: number
   logger?: ProjectorLogger
+  /** Called each time the subscription is resumed after it dropped (the store resubscribes) or
+   * failed (the projector resubscribes from its checkpoint after the backoff): feeds the
+   * resubscriptions metric. Must not throw. */
+  onResubscribe?: () => void
   /** Fault injection for crash tests: runs inside the batch transaction, between the read-model
    * write and the checkpoint write. Never set in production. */
   beforeCheckpoint?: () => void
@@ -119,6 +123,7 @@ export class Projector {
         this.options.logger?.error({ err, position: this.current?.toString() ?? null, backoffMs }, 'projector failed; resubscribing from checkpoint')
         await sleep(backoffMs, signal)
         backoffMs = Math.min(backoffMs * 2, this.maxBackoffMs)
+        if (!signal.aborted) this.options.onResubscribe?.()
       }
     }
   }
@@ -138,6 +143,7 @@ export class Projector {
       },
       onDropped: () => {
         this.live = false
+        this.options.onResubscribe?.()
       },
     })
     const iterator = subscription[Symbol.asyncIterator]()

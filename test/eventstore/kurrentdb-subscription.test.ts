@@ -36,8 +36,9 @@ t.test('a subscription that ends leaves no listener on the store closing signal 
  * Regression test (found in review, fixed; readiness): Projector sets `live = true` on the first caughtUp and never sets it
  * back (projector.ts:51,134-136), although the port promises onCaughtUp "each time it becomes live
  * again after a resubscription" and the issue says caughtUp feeds readiness. After KurrentDB goes
- * away, GET /healthz still reports projectionCaughtUp: true while the subscription is down and
- * while it catches up again after a long outage.
+ * away, readiness (then GET /healthz's projectionCaughtUp, now GET /readyz's `projection-not-live`)
+ * still reported caught up while the subscription is down and while it catches up again after a
+ * long outage.
  */
 t.test('projectionCaughtUp goes false while the subscription is down', async (t) => {
   const { Projector } = await import('../../src/projector/projector.js')

@@ -4,7 +4,7 @@ import { json, problem, PROBLEM_TYPE, personId, submission, type FieldErrorOut, 
 
 /**
  * The read side of the HTTP contract (issue #2 §6): person balances, pool balances, person events,
- * `minPosition` with its bounded wait, and `/healthz`.
+ * `minPosition` with its bounded wait, and `/healthz` / `/readyz`.
  */
 
 type App = Awaited<ReturnType<typeof createTestLedger>>['app']
@@ -190,22 +190,28 @@ t.test('a write becomes readable with minPosition', async (t) => {
   }
 })
 
-t.test('GET /healthz', async (t) => {
+t.test('GET /healthz and GET /readyz', async (t) => {
   const ledger = await createTestLedger()
   t.teardown(ledger.close)
   const { app } = ledger
-  const empty = await get(app, '/healthz')
+  const alive = await get(app, '/healthz')
+  t.equal(alive.statusCode, 200)
+  t.match(String(alive.headers['content-type']), JSON_TYPE)
+  t.match(json(alive), { status: 'ok', store: 'sqlite', projectionPosition: '0' })
+  for (let i = 0; i < 100 && !ledger.projector.caughtUp; i++) await new Promise((r) => setTimeout(r, 10))
+  const empty = await get(app, '/readyz')
   t.equal(empty.statusCode, 200)
   t.match(String(empty.headers['content-type']), JSON_TYPE)
-  t.match(json(empty), { status: 'ok', store: 'sqlite', headPosition: '0', projectionPosition: '0' })
+  t.match(json(empty), { status: 'ready', store: 'sqlite', headPosition: '0', projectionPosition: '0', lagEvents: '0', lagSeconds: 0 })
 
   const r = await post(app, submission({ submissionId: 'H-1', lines: [{ personId: personId(940), wage: '8500.00' }] }))
   const position = json(r).position
   t.equal((await get(app, `/v1/pools/310000/balances?minPosition=${position}`)).statusCode, 200)
-  const after = json(await get(app, '/healthz'))
-  t.equal(after.status, 'ok')
+  const after = json(await get(app, '/readyz'))
+  t.equal(after.status, 'ready')
   t.equal(after.headPosition, position, 'head is the last write')
   t.equal(after.projectionPosition, position, 'projections caught up')
+  t.equal(json(await get(app, '/healthz')).projectionPosition, position, '/healthz tells the checkpoint too')
 
   problem(t, await get(app, '/v1/nothing-here'), 404, 'an unknown route')
 })
