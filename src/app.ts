@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { EventStore } from './eventstore/port.js'
@@ -7,6 +8,7 @@ import type { ReadModelStore } from './projector/read-model-store.js'
 import { RecordSubmissionHandler } from './usecases/record-submission.js'
 import { ImportLegacyHandler } from './usecases/import-legacy.js'
 import { frameworkErrorHandler, installProblemHandlers } from './http/errors.js'
+import { installClosingGate } from './http/closing.js'
 import { installJsonBodyParser } from './http/json-body.js'
 import { healthRoutes, type ReadinessOptions } from './http/health.js'
 import { createMetrics, type LedgerMetrics } from './metrics/metrics.js'
@@ -84,6 +86,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Audit routes take stream names of up to 200 characters, validated by their schema (Fastify's
     // default limit, 100, would refuse longer ones before routing, as 414).
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    // Requests arriving while the app closes are answered by installClosingGate, as problems.
+    return503OnClosing: false,
+    // The request id (`reqId` in the logs) is each written event's `correlationId`: a UUID, unique
+    // across restarts and instances (Fastify's default counter starts again at req-1 every start).
+    genReqId: () => randomUUID(),
   }).withTypeProvider<ZodTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
@@ -93,6 +100,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installProblemHandlers(app)
   // Security headers and the rate limit: before authentication's hook and before any route.
   await installLimits(app, { perMinute: deps.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE })
+  // After the security headers (its 503 carries them), before authentication and the routes.
+  installClosingGate(app)
   installAuth(app, deps.authenticator)
   // The OpenAPI document and /docs: before the routes, which @fastify/swagger collects as they are added.
   await installOpenApi(app)

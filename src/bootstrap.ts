@@ -139,7 +139,6 @@ export async function createLedger(
           seal: { metadata: { actor: 'ledger', correlationId: 'periodic-seal' }, ...(config.LEDGER_STORE === 'sqlite' ? { maxAppendBytes: Number.POSITIVE_INFINITY } : {}) },
         })
       : undefined
-  drainKeepAliveOnClose(app)
   let closing: Promise<void> | undefined
   // The order of a graceful shutdown (issue #9): no new seal; the app stops accepting connections and
   // answers the requests in flight (each answered after its append committed); the projector commits
@@ -164,24 +163,4 @@ export async function createLedger(
       if (failures.length > 0) throw failures[0]
     })())
   return { app, store, readModels, projector, close }
-}
-
-/**
- * Makes `app.close()` wait only for the requests in flight, not for their keep-alive connections:
- * Fastify closes the idle connections once when it starts closing, and a connection whose request
- * was in flight then would stay open until its keep-alive timeout (72 s) and hold the close. Once
- * closing, every answer says `Connection: close`, and each finished answer closes the connections
- * that became idle.
- */
-function drainKeepAliveOnClose(app: FastifyInstance): void {
-  let closing = false
-  app.addHook('preClose', async () => {
-    closing = true
-  })
-  app.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('connection', 'close')
-  })
-  app.addHook('onResponse', async () => {
-    if (closing) setImmediate(() => app.server.closeIdleConnections())
-  })
 }

@@ -277,7 +277,7 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
       tags: TAGS,
       components: {
         securitySchemes: {
-          [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', description: 'An API key, or a JWT (RS256/ES256/HS256) naming a role and its scope' },
+          [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', description: 'An API key, or a JWT (RS256 or ES256) naming a role and its scope' },
         },
         schemas: { Problem: toJson(ProblemDoc) as Record<string, unknown> },
       },

@@ -74,7 +74,7 @@ t.test('the actor recorded is the JWT subject', async (t) => {
   const events = await ledger.allEvents()
   t.ok(events.length >= 2)
   t.ok(events.every((e) => e.metadata.actor === 'payroll-system|acme'), 'actor = sub')
-  t.ok(events.every((e) => /^req-/.test(String(e.metadata.correlationId))), 'correlation id = request id')
+  t.ok(events.every((e) => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(String(e.metadata.correlationId))), 'correlation id = request id, a UUID')
 })
 
 t.test('issuer and audience are checked when configured', async (t) => {
