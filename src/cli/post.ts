@@ -37,15 +37,13 @@ import { InvalidArgumentError, Option, type Command } from 'commander'
 import { parse } from 'csv-parse'
 import cliProgress from 'cli-progress'
 import type { z } from 'zod'
-import { addYuan, yuan } from '../domain/money.js'
-import type { WorkInjuryClass } from '../domain/schemes.js'
+import { addYuan } from '../domain/money.js'
 import type { ContributionTotals } from '../domain/contribution/events.js'
-import type { RecordSubmission } from '../domain/contribution/submission.js'
 import type { EventMetadata, EventStore } from '../eventstore/port.js'
 import { StoreLimitExceededError, WrongExpectedRevisionError } from '../eventstore/port.js'
 import { HttpProblem, boundedErrors, lineOf, type FieldError, type ProblemDetails } from '../http/problem.js'
 import { parseStrictJson } from '../http/json-body.js'
-import { refusal } from '../http/submissions.js'
+import { refusal, submissionCommand } from '../http/submissions.js'
 import { ACTOR_PATTERN, SubmissionBody } from '../http/schemas.js'
 import { loadPolicyBook } from '../policy-loader.js'
 import { RecordSubmissionHandler, type RecordSubmissionResult } from '../usecases/record-submission.js'
@@ -382,17 +380,6 @@ const integer = (text: string): number | string => (/^\d{1,9}$/.test(text) ? Num
 // ---------------------------------------------------------------------------------------------
 // Targets
 
-/** The command of a validated body, as the route builds it (src/http/submissions.ts). */
-export function submissionCommand(body: SubmissionBody): RecordSubmission {
-  return {
-    submissionId: body.submissionId,
-    employerId: body.employerId,
-    region: body.region,
-    period: body.period,
-    workInjuryClass: body.workInjuryClass as WorkInjuryClass,
-    lines: body.lines.map((l) => ({ personId: l.personId, wage: yuan(l.wage) })),
-  }
-}
 
 /** Records into `store` through `handler`; refusals as the route answers them. Closes the store. */
 export function storeTarget(store: EventStore, handler: RecordSubmissionHandler, description: string, metadata: EventMetadata): PostTarget {

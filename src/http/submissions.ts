@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { yuan } from '../domain/money.js'
 import type { WorkInjuryClass } from '../domain/schemes.js'
 import type { RecordSubmissionHandler, RecordSubmissionResult } from '../usecases/record-submission.js'
+import type { RecordSubmission } from '../domain/contribution/submission.js'
 import { HttpProblem, boundedErrors } from './problem.js'
 import { metadataOf } from './request-metadata.js'
 import { SubmissionBody, SubmissionId } from './schemas.js'
@@ -31,17 +32,7 @@ export const submissionRoutes =
     app.post('/v1/contribution-submissions', { schema: { body: SubmissionBody, ...RECORD_SUBMISSION_DOCS }, config: { access: postSubmission }, ...counted }, async (request, reply) => {
       const body = request.body
       const metadata = metadataOf(request)
-      const result = await handler.handle(
-        {
-          submissionId: body.submissionId,
-          employerId: body.employerId,
-          region: body.region,
-          period: body.period,
-          workInjuryClass: body.workInjuryClass as WorkInjuryClass,
-          lines: body.lines.map((l) => ({ personId: l.personId, wage: yuan(l.wage) })),
-        },
-        metadata,
-      )
+      const result = await handler.handle(submissionCommand(body), metadata)
       if (result.kind === 'refused') {
         metrics?.note(request, result.decision.outcome, body.lines.length)
         throw refusal(result.decision, handler)
@@ -84,6 +75,19 @@ export const submissionRoutes =
       },
     )
   }
+
+/** The use case's command of a validated body (wages parsed into Decimal from their strings); the
+ * CLI's `ledger post` builds its commands the same way. */
+export function submissionCommand(body: z.infer<typeof SubmissionBody>): RecordSubmission {
+  return {
+    submissionId: body.submissionId,
+    employerId: body.employerId,
+    region: body.region,
+    period: body.period,
+    workInjuryClass: body.workInjuryClass as WorkInjuryClass,
+    lines: body.lines.map((l) => ({ personId: l.personId, wage: yuan(l.wage) })),
+  }
+}
 
 /** Turns a refusing decision into its problem (409 / 422); the CLI's embedded `ledger post` answers
  * with the same problems. */

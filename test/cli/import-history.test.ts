@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
+import { CLI_RUN_TIMEOUT_MS, runLedgerCli, type CliRun } from '../helpers/cli.js'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,32 +28,12 @@ import { json, personId, employerId } from '../helpers/http.js'
 const EXAMPLE = 'examples/legacy-history.csv'
 const HEADER = 'personId,importId,asOf,individualAccountBalance,year,region,months,baseTotal'
 /** Longest a CLI run may take, milliseconds (the TypeScript loader compiles on start). */
-const RUN_TIMEOUT_MS = 60_000
+const RUN_TIMEOUT_MS = CLI_RUN_TIMEOUT_MS
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
 
 /** Runs `src/cli/ledger.ts` with `args` on the SQLite file `db`, killed after RUN_TIMEOUT_MS. */
-function ledgerCli(args: string[], db: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, 'src/cli/ledger.ts', ...args], {
-      env: { ...process.env, LEDGER_STORE: 'sqlite', LEDGER_SQLITE_PATH: db, LEDGER_POLICY_PATH: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+function ledgerCli(args: string[], db: string): Promise<CliRun> {
+  return runLedgerCli(args, { LEDGER_STORE: 'sqlite', LEDGER_SQLITE_PATH: db, LEDGER_POLICY_PATH: '' })
 }
 
 /** A temporary folder, removed when the test ends. */

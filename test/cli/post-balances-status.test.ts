@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
+import { CLI_RUN_TIMEOUT_MS, runLedgerCli, type CliRun } from '../helpers/cli.js'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -46,7 +46,7 @@ const E1 = employerId('0001')
 const E2 = employerId('0002')
 const CSV_HEADER = 'submissionId,employerId,region,period,personId,wage,workInjuryClass'
 /** Longest a CLI child may take, milliseconds (the TypeScript loader compiles on start). */
-const RUN_TIMEOUT_MS = 60_000
+const RUN_TIMEOUT_MS = CLI_RUN_TIMEOUT_MS
 /** Longest a test waits for the projector to catch up, milliseconds. */
 const CATCH_UP_WAIT_MS = 10_000
 
@@ -309,28 +309,8 @@ t.test('over HTTP: posts to a listening service, then reads balances and status 
   t.match(down.err[0], /cannot reach GET http:\/\/127\.0\.0\.1:9\/readyz: .*check --url and that the service runs/)
 })
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
 
 /** Runs `src/cli/ledger.ts` with `args` on the SQLite file `db`, killed after RUN_TIMEOUT_MS. */
-function ledgerCli(args: string[], db: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, 'src/cli/ledger.ts', ...args], {
-      env: { ...process.env, LEDGER_STORE: 'sqlite', LEDGER_SQLITE_PATH: db, LEDGER_POLICY_PATH: '', LEDGER_TOKEN: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+function ledgerCli(args: string[], db: string): Promise<CliRun> {
+  return runLedgerCli(args, { LEDGER_STORE: 'sqlite', LEDGER_SQLITE_PATH: db, LEDGER_POLICY_PATH: '', LEDGER_TOKEN: '' })
 }

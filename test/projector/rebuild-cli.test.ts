@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
+import { CLI_RUN_TIMEOUT_MS, runLedgerCli } from '../helpers/cli.js'
 import path from 'node:path'
-import { spawn } from 'node:child_process'
 import { setTimeout as delay } from 'node:timers/promises'
 import { createLedger, type Ledger } from '../../src/bootstrap.js'
 import { systemAuthenticator } from '../../src/http/auth.js'
@@ -18,7 +18,7 @@ import { employerId, personId, submission } from '../helpers/http.js'
 
 const WAIT_MS = 10_000
 /** Longest a CLI process may take, milliseconds (the TypeScript loader compiles on start). */
-const RUN_TIMEOUT_MS = 60_000
+const RUN_TIMEOUT_MS = CLI_RUN_TIMEOUT_MS
 
 const envFor = (file: string): NodeJS.ProcessEnv => ({ LEDGER_STORE: 'sqlite', LEDGER_SQLITE_PATH: file, LOG_LEVEL: 'silent' })
 const openService = (file: string): Promise<Ledger> => createLedger(loadConfig(envFor(file)), { authenticator: systemAuthenticator })
@@ -211,19 +211,7 @@ t.test('the CLI in its own process while the service on the same file keeps post
   })()
   let run: { code: number | null; stdout: string; stderr: string }
   try {
-    run = await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [...process.execArgv, 'src/cli/ledger.ts', 'projections', 'rebuild'], { env: { ...process.env, ...envFor(file) }, stdio: ['ignore', 'pipe', 'pipe'] })
-      let stdout = ''
-      let stderr = ''
-      child.stdout.on('data', (d) => (stdout += d))
-      child.stderr.on('data', (d) => (stderr += d))
-      const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS)
-      child.on('error', reject)
-      child.on('close', (code) => {
-        clearTimeout(timer)
-        resolve({ code, stdout, stderr })
-      })
-    })
+    run = await runLedgerCli(['projections', 'rebuild'], envFor(file))
   } finally {
     stop = true
     await Promise.all([writer, reader])
