@@ -155,6 +155,11 @@ export interface EventStore {
    * before 25.1; absent means atomic. */
   readonly atomicAppendMany?: boolean
 
+  /** Whether positions are consecutive integers (1, 2, 3 …), so that head − checkpoint is the number
+   * of events between them: `true` on SQLite; absent (false) on KurrentDB, whose positions are
+   * commit positions in its log. */
+  readonly densePositions?: boolean
+
   /**
    * Appends `events` to `stream` atomically if the stream is in the `expected` state.
    * @throws WrongExpectedRevisionError when it is not (nothing is written).

@@ -14,15 +14,18 @@ export interface ProjectionLag {
   headPosition: bigint
   /** The projections' checkpoint, `0n` before the first event applied. */
   projectionPosition: bigint
-  /** head − checkpoint, never below 0. On SQLite positions are dense (1, 2, 3 …), so this is the
-   * number of events not yet applied; on KurrentDB positions are commit positions in the log, so
-   * it is a distance in the log (0 exactly when caught up). */
+  /** Events not yet applied. On a store with dense positions (SQLite) head − checkpoint; on
+   * others (KurrentDB, whose positions are commit positions) counted by reading the log after the
+   * checkpoint, at most MAX_COUNTED_LAG_EVENTS (a larger lag reads as that many). */
   lagEvents: bigint
   /** Age of the oldest event not yet applied (now − its recordedAt), seconds; 0 when caught up. */
   lagSeconds: number
   /** Whether the projector's subscription is live. */
   live: boolean
 }
+
+/** Most events counted to measure the lag on a store without dense positions (one bounded read). */
+export const MAX_COUNTED_LAG_EVENTS = 10_000
 
 /** The store did not answer within the timeout, or failed. */
 export class StoreUnreachableError extends Error {
@@ -36,7 +39,7 @@ export class StoreUnreachableError extends Error {
  * (its `cause` is the store's error).
  */
 export async function measureProjectionLag(
-  store: Pick<EventStore, 'headPosition' | 'readAll'>,
+  store: Pick<EventStore, 'headPosition' | 'readAll' | 'densePositions'>,
   projector: ProjectionSource,
   options: { timeoutMs: number; now?: () => Date },
 ): Promise<ProjectionLag> {
@@ -46,15 +49,19 @@ export async function measureProjectionLag(
       const head = (await store.headPosition()) ?? 0n
       const checkpoint = projector.position
       const position = checkpoint ?? 0n
-      const lagEvents = head > position ? head - position : 0n
+      let lagEvents = 0n
       let lagSeconds = 0
-      if (lagEvents > 0n) {
+      if (head > position) {
+        const dense = store.densePositions === true
         // From the checkpoint inclusive (a KurrentDB position plus one is no position), skipping it.
-        for await (const e of store.readAll({ ...(checkpoint !== null ? { fromPosition: checkpoint } : {}), maxCount: 2 })) {
+        const from = checkpoint !== null ? { fromPosition: checkpoint } : {}
+        for await (const e of store.readAll({ ...from, maxCount: dense ? 2 : MAX_COUNTED_LAG_EVENTS + 1 })) {
           if (checkpoint !== null && e.position <= checkpoint) continue
-          lagSeconds = Math.max(0, (now().getTime() - Date.parse(e.recordedAt)) / 1000)
-          break
+          if (lagEvents === 0n) lagSeconds = Math.max(0, (now().getTime() - Date.parse(e.recordedAt)) / 1000)
+          lagEvents += 1n
+          if (dense || lagEvents >= BigInt(MAX_COUNTED_LAG_EVENTS)) break
         }
+        if (dense) lagEvents = head - position
       }
       return { headPosition: head, projectionPosition: position, lagEvents, lagSeconds, live: projector.caughtUp }
     })(),

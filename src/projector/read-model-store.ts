@@ -19,10 +19,15 @@ const DOCUMENT_COLUMNS = 'id INTEGER PRIMARY KEY, projection TEXT NOT NULL, key 
  * constructor) into the current form, in one transaction per table: same rows, same names.
  */
 function migrateDocumentTables(db: Database.Database): void {
-  for (const table of ['read_models', 'read_models_shadow']) {
+  const firstForm = (table: string): boolean => {
     const row = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) as { sql: string } | undefined
-    if (!row || !/WITHOUT\s+ROWID/i.test(row.sql)) continue
+    return row !== undefined && /WITHOUT\s+ROWID/i.test(row.sql)
+  }
+  for (const table of ['read_models', 'read_models_shadow']) {
+    if (!firstForm(table)) continue
     db.transaction(() => {
+      // Checked again under the write lock: another process may have migrated it meanwhile.
+      if (!firstForm(table)) return
       db.exec(`CREATE TABLE ${table}_migrated (${DOCUMENT_COLUMNS});
         INSERT INTO ${table}_migrated (projection, key, doc) SELECT projection, key, doc FROM ${table} ORDER BY projection, key;
         DROP TABLE ${table};

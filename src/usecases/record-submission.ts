@@ -93,8 +93,10 @@ export class RecordSubmissionHandler {
       if (!recorded) {
         let reads = 0
         for (const line of cmd.lines) {
-          // After a lost race, every stream is read again: a summary may be what was stale.
-          const summary = attempt === 1 ? this.summaries.get(line.personId) : undefined
+          // After a lost race, every stream is read again: a summary may be what was stale. On a
+          // store whose multi-stream appends are not atomic (KurrentDB before 25.1) a crashed
+          // attempt can leave lines without their marker, which only a read of the stream shows.
+          const summary = attempt === 1 && this.store.atomicAppendMany !== false ? this.summaries.get(line.personId) : undefined
           if (summary !== undefined && !mayBeCredited(summary, cmd.period)) {
             // Equivalent for this decision to the full state: no credit (so no duplicate and no line
             // of this submission) in the period, and the same retirement date.

@@ -361,6 +361,18 @@ t.test('group commit: appends of one turn share a transaction; a failing one fai
   tt.equal(new Set(log.slice(2).map((e) => e.recordedAt)).size <= 2, true, 'one group (recordedAt taken per append within it)')
 })
 
+t.test('group commit: metadata that is not JSON fails its own append only', async (tt) => {
+  const store = openFor(tt, { path: ':memory:' })
+  const results = await Promise.allSettled([
+    store.append('ok-1', events(1), 'no_stream'),
+    store.append('bad', [{ type: 'T', data: {}, metadata: { n: 1n } as never }], 'no_stream'),
+    store.append('ok-2', events(1), 'no_stream'),
+  ])
+  tt.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'])
+  tt.type((results[1] as PromiseRejectedResult).reason, TypeError)
+  tt.same((await collect(store.readAll())).map((e) => e.stream), ['ok-1', 'ok-2'], 'the others are written, nothing of the bad one')
+})
+
 t.test('close writes the appends already queued for a group commit', async (tt) => {
   const file = path.join(tt.testdir(), 'close.sqlite')
   const store = openSqliteEventStore({ path: file })

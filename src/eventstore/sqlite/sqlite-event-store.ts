@@ -143,6 +143,8 @@ export class SqliteEventStore implements EventStore {
   /** The underlying connection. Exposed for tests and diagnostics; other components (the
    * projector) open their own connection rather than sharing this one. */
   readonly db: Database.Database
+  /** Positions are 1, 2, 3 … with no gaps (see the port). */
+  readonly densePositions = true
 
   private readonly pageSize: number
   private readonly pollMs: number
@@ -429,10 +431,11 @@ export class SqliteEventStore implements EventStore {
    *
    * Group commit: the appends queued during one turn of the event loop (at most
    * {@link MAX_GROUP_APPENDS}) are written in ONE write transaction, each inside its own savepoint,
-   * so one fsync (synchronous=FULL) serves them all. An append whose expectation fails, or whose
-   * event id is already in the log, rolls back to its savepoint and fails alone; the others are
-   * committed. Any other error (the store busy, the disk full or failing) rolls the whole group
-   * back and fails every append of it: nothing of the group is written.
+   * so one fsync (synchronous=FULL) serves them all. An append that fails on its own (its
+   * expectation, an event id already in the log, metadata that is not JSON) rolls back to its
+   * savepoint and fails alone; the others are committed. Any other SQLite error (the store busy,
+   * the disk full or failing) rolls the whole group back and fails every append of it: nothing of
+   * the group is written.
    */
   private runWrite(appends: PreparedAppend[]): Promise<StreamWriteResult[]> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the event store is closed'))
@@ -469,19 +472,22 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** The body of a group's transaction: each append in its own savepoint (a nested better-sqlite3
-   * transaction). Errors that concern one append are recorded for it; any other error is thrown,
-   * rolling the whole group back. */
+   * transaction). Errors that concern one append are recorded for it; any other SQLite error is
+   * thrown, rolling the whole group back. */
   private writeGroup(appends: PreparedAppend[][], outcomes: ({ ok: StreamWriteResult[] } | { error: unknown })[]): void {
     for (const one of appends) {
       try {
         outcomes.push({ ok: this.writeTransaction(one) })
       } catch (error) {
-        if (error instanceof WrongExpectedRevisionError) outcomes.push({ error })
         // The only UNIQUE index a checked append can hit is the event id's ((stream, revision) is
         // guarded by the expected-revision check under the write lock).
-        else if (error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE')
+        if (error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE')
           outcomes.push({ error: new Error(`append rejected: an event id is already in the log (${error.message})`, { cause: error }) })
-        else throw error
+        // Any other SQLite error (busy, I/O, disk full) may have ended the transaction: the group fails.
+        else if (error instanceof Database.SqliteError) throw error
+        // An error of this append's own (its expectation, metadata that is not JSON): its savepoint
+        // is rolled back, the others go on.
+        else outcomes.push({ error })
       }
     }
   }
