@@ -79,7 +79,7 @@ t.test('the actor recorded is the key id and the correlation id the request id; 
   t.ok(events.every((e) => e.metadata.actor === 'payroll-acme'), 'actor = key id')
   const correlation = new Set(events.map((e) => e.metadata.correlationId))
   t.equal(correlation.size, 1, 'one correlation id for the request')
-  t.match([...correlation][0], /^req-/, "Fastify's request id")
+  t.match([...correlation][0], /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, "Fastify's request id (a UUID)")
 
   const denied = await post(oneLine('K-2', OTHER_EMPLOYER))
   t.equal(denied.statusCode, 403, 'a valid key outside its scope')
