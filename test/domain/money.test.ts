@@ -12,13 +12,14 @@ const amountText = fc
   .map(([negative, whole, fraction]) => `${negative ? '-' : ''}${whole}${fraction}`)
 
 t.test('formatYuan equals Decimal#toFixed(2) for amounts with at most two places', async (t) => {
-  fc.assert(
+  const run = fc.check(
     fc.property(amountText, (text) => {
       const amount = new Yuan(text)
       return formatYuan(amount) === amount.toFixed(2)
     }),
     { numRuns: 5_000, seed: 20261130 },
   )
+  t.equal(run.failed, false, `5,000 amounts agree${run.failed ? `; counterexample ${JSON.stringify(run.counterexample)}` : ''}`)
   t.equal(formatYuan(yuan('1234.5')), '1234.50')
   t.equal(formatYuan(yuan('7')), '7.00')
   t.equal(formatYuan(yuan('-0.01')), '-0.01')
@@ -40,10 +41,11 @@ t.test('addYuan and subtractYuan are exact on wire amounts', async (t) => {
 
 t.test('addYuan and subtractYuan give what Decimal gives', async (t) => {
   const wire = fc.tuple(fc.boolean(), fc.stringMatching(/^\d{1,20}$/), fc.stringMatching(/^\d\d$/)).map(([neg, whole, cents]) => `${neg ? '-' : ''}${whole}.${cents}`)
-  fc.assert(
+  const run = fc.check(
     fc.property(wire, wire, (a, b) =>
       addYuan(a, b) === new Yuan(a).plus(new Yuan(b)).toFixed(2) && subtractYuan(a, b) === new Yuan(a).minus(new Yuan(b)).toFixed(2)),
     { numRuns: 5_000, seed: 20261130 },
   )
-  t.pass('5,000 pairs agree')
+  t.equal(run.failed, false, `5,000 pairs agree${run.failed ? `; counterexample ${JSON.stringify(run.counterexample)}` : ''}`)
+  t.equal(run.numRuns, 5_000)
 })
