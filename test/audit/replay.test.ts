@@ -1,4 +1,3 @@
-import { systemAuthenticator } from '../../src/http/auth.js'
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -8,21 +7,19 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, CommanderError } from 'commander'
 import { canonicalize } from 'json-canonicalize'
-import { buildApp } from '../../src/app.js'
 import { auditReplay, compareReadModels, instantNanos, replayLog, type AuditReport } from '../../src/audit/replay.js'
 import { TrialBalance, UnknownAccountError, accountClass } from '../../src/audit/trial-balance.js'
 import { main } from '../../src/cli/ledger.js'
 import { progressBar, registerAuditReplay, summary } from '../../src/cli/audit-replay.js'
 import { yuan, formatYuan } from '../../src/domain/money.js'
 import { CONTRIBUTION_RECORDED } from '../../src/domain/contribution/events.js'
-import { openSqliteEventStore } from '../../src/eventstore/sqlite/sqlite-event-store.js'
 import type { EventStore, RecordedEvent } from '../../src/eventstore/port.js'
-import { loadPensionTables, loadPolicyBook } from '../../src/policy-loader.js'
 import { Projector } from '../../src/projector/projector.js'
 import { ReadModelStore } from '../../src/projector/read-model-store.js'
 import { PROJECTIONS, personBalances, type DocumentProjection, type PersonBalancesDoc } from '../../projections/index.js'
 import { movableClock } from '../helpers/clock.js'
 import { employerId, json, personId, submission } from '../helpers/http.js'
+import { createTestLedger } from '../helpers/ledger.js'
 
 /**
  * `ledger audit replay` (issue #6): the log replayed through the projections into temporary read
@@ -59,32 +56,7 @@ function tempDir(t: Test): string {
 /** A whole ledger on a temporary SQLite file, the projector running, the app for `inject`. */
 async function fileLedger(t: Test, clockStart = '2025-06-30T02:00:00Z') {
   const file = join(tempDir(t), 'ledger.sqlite')
-  const store = openSqliteEventStore({ path: file })
-  const readModels = new ReadModelStore(file)
-  readModels.bindToStore('sqlite')
-  const projector = new Projector({ store, readModels, projections: PROJECTIONS })
-  projector.start()
-  const app = await buildApp({
-    store,
-    storeKind: 'sqlite',
-    readModels,
-    projector,
-    policies: loadPolicyBook(),
-    pensionTables: loadPensionTables(),
-    readWaitMs: 2_000,
-    authenticator: systemAuthenticator,
-    maxBodyBytes: 4 * 1024 * 1024,
-    clock: movableClock(clockStart).clock,
-  })
-  let closed = false
-  const close = async () => {
-    if (closed) return
-    closed = true
-    await app.close()
-    await projector.stop()
-    await store.close()
-    readModels.close()
-  }
+  const { app, store, readModels, projector, close } = await createTestLedger({ file, clock: movableClock(clockStart).clock })
   t.teardown(close)
   const post = async (url: string, payload?: object, expected = 201) => {
     const res = await app.inject({ method: 'POST', url, ...(payload ? { payload } : {}) })

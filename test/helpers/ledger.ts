@@ -21,10 +21,14 @@ export async function createTestLedger(
     authenticator?: Authenticator
     /** Further app options (rate limit, logger …), applied last. */
     app?: Partial<AppDeps>
+    /** A SQLite file for the log and the read models (bound to it, as the service binds them)
+     * instead of memory: for tests that open the file again (the auditor's replay, the CLI). */
+    file?: string
   } = {},
 ) {
-  const store = openSqliteEventStore({ path: ':memory:' })
-  const readModels = new ReadModelStore(':memory:')
+  const store = openSqliteEventStore({ path: options.file ?? ':memory:' })
+  const readModels = new ReadModelStore(options.file ?? ':memory:')
+  if (options.file) readModels.bindToStore('sqlite')
   const projector = new Projector({ store, readModels, projections: PROJECTIONS })
   projector.start()
   const app = await buildApp({
@@ -47,7 +51,11 @@ export async function createTestLedger(
     for await (const e of store.readAll()) out.push(e)
     return out
   }
+  let closed = false
+  /** Closes the app, the projector, the store and the read models; a second call does nothing. */
   const close = async () => {
+    if (closed) return
+    closed = true
     await app.close()
     await projector.stop()
     await store.close()
