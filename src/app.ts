@@ -10,7 +10,7 @@ import { ImportLegacyHandler } from './usecases/import-legacy.js'
 import { frameworkErrorHandler, installProblemHandlers } from './http/errors.js'
 import { installClosingGate } from './http/closing.js'
 import { installJsonBodyParser } from './http/json-body.js'
-import { healthRoutes, type ReadinessOptions } from './http/health.js'
+import { healthRoutes, type ReadinessFault, type ReadinessOptions } from './http/health.js'
 import { createMetrics, type LedgerMetrics } from './metrics/metrics.js'
 import { installHttpMetrics, submissionMetrics } from './metrics/http.js'
 import { installAuth, type Authenticator } from './http/auth.js'
@@ -67,6 +67,9 @@ export interface AppDeps {
   metrics?: LedgerMetrics
   /** When `/readyz` says ready (LEDGER_READY_MAX_LAG_*); default DEFAULT_READINESS in http/health.ts. */
   readiness?: ReadinessOptions
+  /** More readiness watchers, after the store's own fault (the read models' self-check, the
+   * projector's lease): see healthRoutes. */
+  readinessFaults?: readonly (() => ReadinessFault | undefined)[]
 }
 
 /**
@@ -109,7 +112,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   metrics.observeProjection(deps.store, deps.projector)
   installHttpMetrics(app, metrics)
   await app.register(
-    healthRoutes({ store: deps.store, projector: deps.projector, storeKind: deps.storeKind, ...(deps.readiness ? { readiness: deps.readiness } : {}) }),
+    healthRoutes({
+      store: deps.store,
+      projector: deps.projector,
+      storeKind: deps.storeKind,
+      ...(deps.readiness ? { readiness: deps.readiness } : {}),
+      faults: [() => deps.store.fault?.(), ...(deps.readinessFaults ?? [])],
+    }),
   )
   await app.register(submissionRoutes(new RecordSubmissionHandler(deps.store, deps.policies), submissionMetrics(metrics)))
   await app.register(legacyRoutes(new ImportLegacyHandler(deps.store, deps.policies)))

@@ -9,6 +9,7 @@ import { AuthConfigError } from './auth/authenticator.js'
 import { StoreUnavailableError } from './eventstore/port.js'
 import { ReadModelMismatchError } from './projector/read-model-store.js'
 import { invokedDirectly } from './cli/invoked-directly.js'
+import { StartRefusedError } from './startup-refused.js'
 
 /** Exit statuses of the service process. */
 export const EXIT = {
@@ -17,7 +18,8 @@ export const EXIT = {
   /** The shutdown timed out or failed, an uncaught error stopped the service, or it failed to start
    * for a reason not listed below. */
   failed: 1,
-  /** Bad configuration, policy table, calendar, keys or JWT key file, or read models of another log. */
+  /** Bad configuration, policy table, calendar, keys or JWT key file, read models of another log, a
+   * read-model file another service already folds, or a data directory that cannot be written. */
   badConfig: 2,
   /** The event store did not answer at start (KurrentDB within LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS). */
   storeUnavailable: 3,
@@ -94,7 +96,7 @@ export async function serve(options: ServeOptions = {}): Promise<Service> {
     })
   } catch (err) {
     const exitCode =
-      err instanceof PolicyTableError || err instanceof CalendarError || err instanceof AuthConfigError || err instanceof ReadModelMismatchError
+      err instanceof PolicyTableError || err instanceof CalendarError || err instanceof AuthConfigError || err instanceof ReadModelMismatchError || err instanceof StartRefusedError
         ? EXIT.badConfig
         : err instanceof StoreUnavailableError
           ? EXIT.storeUnavailable

@@ -132,11 +132,32 @@ export class WrongExpectedRevisionError extends Error {
   }
 }
 
-/** The store cannot be reached or refused for a passing reason. HTTP maps it to 503 + Retry-After. */
+/**
+ * Why a store cannot take writes, when it knows (the `reason` of a 503 problem and of `/readyz`):
+ * - `store-file-replaced`: the SQLite file (or its `-wal`) at the configured path was deleted or
+ *   replaced while the service had it open; nothing written since can be acknowledged;
+ * - `disk-full`: the disk (or the database's size limit) is full (SQLITE_FULL);
+ * - `store-read-only`: the file or its directory cannot be written (SQLITE_READONLY);
+ * - `store-busy`: another process held the write lock for longer than the store waits.
+ */
+export type StoreFaultReason = 'store-file-replaced' | 'disk-full' | 'store-read-only' | 'store-busy'
+
+/** A fault the store is in until it is cured (see {@link EventStore.fault}). */
+export interface StoreFault {
+  reason: StoreFaultReason
+  /** What happened and what to do, naming the path where there is one. */
+  detail: string
+}
+
+/** The store cannot be reached or refused for a passing reason. HTTP maps it to 503 + Retry-After,
+ * with `reason` in the problem when the store knows it. */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError'
-  constructor(message: string, readonly retryAfterSeconds = 1, options?: { cause?: unknown }) {
+  /** Why, when the store knows (the problem's `reason`). */
+  readonly reason: StoreFaultReason | undefined
+  constructor(message: string, readonly retryAfterSeconds = 1, options?: { cause?: unknown; reason?: StoreFaultReason }) {
     super(message, options)
+    this.reason = options?.reason
   }
 }
 
@@ -181,6 +202,12 @@ export interface EventStore {
 
   /** Position of the last event in the log, or `null` for an empty log. */
   headPosition(): Promise<bigint | null>
+  /**
+   * The fault the store is in now, if it knows one that refuses writes until it is cured (a data
+   * file replaced under it, a full disk, a read-only file): `/readyz` reports it. Cheap and
+   * synchronous (no I/O on the request path). Absent or `undefined`: none known.
+   */
+  fault?(): StoreFault | undefined
 
   /** Catch-up subscription to the whole log: history after `afterPosition`, then live. */
   subscribeAll(options?: SubscribeAllOptions): Subscription

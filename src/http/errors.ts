@@ -95,9 +95,13 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
     return send(
       reply,
       request,
-      new HttpProblem(503, 'store-unavailable', 'Store unavailable', 'the event store is unavailable; nothing was recorded; retry later', {}, {
-        'retry-after': String(error.retryAfterSeconds),
-      }),
+      error.reason
+        ? new HttpProblem(503, 'store-unavailable', 'Store unavailable', `${error.message}; nothing was recorded`, { reason: error.reason }, {
+            'retry-after': String(error.retryAfterSeconds),
+          })
+        : new HttpProblem(503, 'store-unavailable', 'Store unavailable', 'the event store is unavailable; nothing was recorded; retry later', {}, {
+            'retry-after': String(error.retryAfterSeconds),
+          }),
     )
   }
   const known = error.code ? FASTIFY_CLIENT_ERRORS[error.code] : undefined

@@ -10,6 +10,17 @@ export const READY_STORE_TIMEOUT_MS = 2_000
 /** Seconds a client is told to wait before asking `/readyz` again after a 503 (`Retry-After`). */
 const READY_RETRY_AFTER_SECONDS = 5
 
+/**
+ * A fault that makes the service not ready whatever the lag, reported by a component that watches
+ * itself: the store (`store-file-replaced`, `disk-full`, `store-read-only`, `store-busy`), the read
+ * models (`read-model-differs`, `read-model-damaged`, `projector-lease-lost`). `detail` says what
+ * happened and what to do.
+ */
+export interface ReadinessFault {
+  reason: string
+  detail: string
+}
+
 /** When the service counts as ready (`GET /readyz`). */
 export interface ReadinessOptions {
   /** Most events the projections may be behind the log's head (head − checkpoint; a log distance
@@ -36,8 +47,9 @@ export const DEFAULT_READINESS: ReadinessOptions = { maxLagEvents: 1_000, maxLag
  *   projector is live, and the projections are behind by at most `maxLagEvents` and
  *   `maxLagSeconds`. 200 `{status: 'ready', store, headPosition, projectionPosition, lagEvents,
  *   lagSeconds}` (positions and lagEvents decimal strings, lagSeconds a number); otherwise 503
- *   problem+json with `Retry-After`, `reason` (`store-unreachable`, `projection-not-live`,
- *   `projection-lagging`) and the same figures where the store answered.
+ *   problem+json with `Retry-After`, `reason` (a fault a watcher reports, see {@link ReadinessFault};
+ *   `store-unreachable`, `projection-not-live`, `projection-lagging`) and the same figures where the
+ *   store answered.
  */
 export const healthRoutes =
   (deps: {
@@ -47,6 +59,9 @@ export const healthRoutes =
     readiness?: ReadinessOptions
     /** The current instant (for lagSeconds). Default the system clock. */
     clock?: () => Date
+    /** Watchers asked first, in order: the first fault any reports makes `/readyz` 503 with its
+     * reason (synchronous and cheap: no I/O). */
+    faults?: readonly (() => ReadinessFault | undefined)[]
   }): FastifyPluginAsync =>
   async (app) => {
     const readiness = deps.readiness ?? DEFAULT_READINESS
@@ -60,6 +75,10 @@ export const healthRoutes =
     }))
 
     app.get('/readyz', async (request) => {
+      for (const watch of deps.faults ?? []) {
+        const fault = watch()
+        if (fault) throw notReady(fault.reason, fault.detail, { store: deps.storeKind })
+      }
       let lag: ProjectionLag
       try {
         lag = await measureProjectionLag(deps.store, deps.projector, { timeoutMs: storeTimeoutMs, ...(deps.clock ? { now: deps.clock } : {}) })
@@ -86,6 +105,6 @@ export const healthRoutes =
   }
 
 /** A 503 not-ready problem: its `type` and `reason` are the reason. */
-function notReady(reason: 'store-unreachable' | 'projection-not-live' | 'projection-lagging', detail: string, figures: Record<string, unknown>): HttpProblem {
+function notReady(reason: string, detail: string, figures: Record<string, unknown>): HttpProblem {
   return new HttpProblem(503, reason, 'Not ready', detail, { reason, ...figures }, { 'retry-after': String(READY_RETRY_AFTER_SECONDS) })
 }
