@@ -69,7 +69,9 @@ export type BreakReason =
    * instant). `expected` the event's recordedAt, `found` the metadata's. */
   | 'recorded-at-inconsistent'
   /** recordedAt is before the previous event's (embedded store, position order). `expected` the
-   * previous event's recordedAt, `found` this one's. */
+   * previous event's recordedAt, `found` this one's. The store never writes that, even across a
+   * clock stepped back (it stamps the later of the clock and the log's last recordedAt), so on
+   * logs written since issue #14 it means an edited log. */
   | 'recorded-at-out-of-order'
   /** An event at or below a seal's position of a stream that seal does not name (inserted below the
    * seal). `found` its revision. */

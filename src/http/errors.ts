@@ -1,9 +1,18 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
-import { StoreLimitExceededError, StoreUnavailableError, WrongExpectedRevisionError } from '../eventstore/port.js'
+import { StoreLimitExceededError, StoreUnavailableError, WrongExpectedRevisionError, type StoreFaultReason } from '../eventstore/port.js'
 import { HttpProblem, boundedErrors, lineOf, type FieldError } from './problem.js'
 
 const PROBLEM_JSON = 'application/problem+json; charset=utf-8'
+
+/** What a request refused for a store fault wrote. A replaced file is noticed after a commit too:
+ * that commit is kept (restored with the file), so only a retry with the same id tells. */
+const STORE_FAULT_OUTCOME: Record<StoreFaultReason, string> = {
+  'store-file-replaced': 'what this request wrote, if anything, is kept: after the restart, retry with the same id (answered 200 if it was recorded)',
+  'disk-full': 'nothing was recorded; retry later',
+  'store-read-only': 'nothing was recorded; retry later',
+  'store-busy': 'nothing was recorded; retry later',
+}
 
 /** Fastify's own client errors, by code: status, problem kind, title. */
 const FASTIFY_CLIENT_ERRORS: Record<string, [number, string, string]> = {
@@ -96,7 +105,7 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
       reply,
       request,
       error.reason
-        ? new HttpProblem(503, 'store-unavailable', 'Store unavailable', `${error.message}; nothing was recorded`, { reason: error.reason }, {
+        ? new HttpProblem(503, 'store-unavailable', 'Store unavailable', `${error.message}; ${STORE_FAULT_OUTCOME[error.reason]}`, { reason: error.reason }, {
             'retry-after': String(error.retryAfterSeconds),
           })
         : new HttpProblem(503, 'store-unavailable', 'Store unavailable', 'the event store is unavailable; nothing was recorded; retry later', {}, {

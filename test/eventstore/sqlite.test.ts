@@ -13,11 +13,12 @@ import {
   type RecordedEvent,
 } from '../../src/eventstore/port.js'
 import {
-  busyTimeoutMs,
+  WRITE_BUSY_TIMEOUT_MS,
   noStreamRevision,
   openSqliteEventStore,
   type SqliteEventStore,
 } from '../../src/eventstore/sqlite/sqlite-event-store.js'
+import { StartRefusedError } from '../../src/startup-refused.js'
 import { runEventStoreConformance } from './conformance.js'
 import { collect, within } from '../helpers/async.js'
 
@@ -29,8 +30,8 @@ const stepTimeoutMs = 5_000
 const fastPollMs = 20
 /** Poll interval long enough that only the in-process notification can deliver within the test. */
 const neverPollMs = 600_000
-/** Busy timeout used to make a locked database fail fast (ms). */
-const shortBusyTimeoutMs = 50
+/** Write-lock bound used to make a locked database fail fast (ms). */
+const shortWriteLockWaitMs = 50
 /** Events in the "one big appendMany" tests. */
 const bigBatch = 1_000
 
@@ -136,8 +137,8 @@ t.test('pragmas on a file database', async (tt) => {
   const store = openFor(tt, { path: path.join(tt.testdir(), 'events.db') })
   tt.equal(store.db.pragma('journal_mode', { simple: true }), 'wal', 'WAL journal')
   tt.equal(store.db.pragma('synchronous', { simple: true }), 2, 'synchronous = 2 (FULL)')
-  tt.equal(store.db.pragma('busy_timeout', { simple: true }), busyTimeoutMs, 'busy timeout')
-  tt.equal(busyTimeoutMs, 5000)
+  tt.equal(store.db.pragma('busy_timeout', { simple: true }), WRITE_BUSY_TIMEOUT_MS, 'a short synchronous busy wait (retries are asynchronous)')
+  tt.equal(WRITE_BUSY_TIMEOUT_MS, 5)
   tt.equal(store.db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys on')
 })
 
@@ -269,9 +270,8 @@ t.test('default ids are UUID v7, increasing in append order', async (tt) => {
 
 t.test('a locked database is StoreUnavailableError', async (tt) => {
   const file = path.join(tt.testdir(), 'events.db')
-  const store = openFor(tt, { path: file })
+  const store = openFor(tt, { path: file, writeLockWaitMs: shortWriteLockWaitMs }) // fail fast instead of waiting 5 s
   await store.append('person-1', events(1), 'no_stream')
-  store.db.pragma(`busy_timeout = ${shortBusyTimeoutMs}`) // fail fast instead of waiting 5 s
   const other = new Database(file)
   tt.teardown(() => {
     if (other.open) other.close()
@@ -283,7 +283,7 @@ t.test('a locked database is StoreUnavailableError', async (tt) => {
   )
   tt.ok(error instanceof StoreUnavailableError, 'busy becomes unavailable')
   tt.equal((error as StoreUnavailableError).retryAfterSeconds, 1)
-  tt.match(((error as Error).cause as { code?: string } | undefined)?.code, /^SQLITE_BUSY/, 'cause kept')
+  tt.equal((error as StoreUnavailableError).reason, 'store-busy', 'the reason says so')
   tt.equal((await collect(store.readAll())).length, 1, 'reads still work under a writer (WAL)')
   other.exec('ROLLBACK')
   other.close()
@@ -321,10 +321,11 @@ t.test('the schema enforces one event per stream revision', async (tt) => {
   )
 })
 
-t.test('opening: an unreadable path is unavailable, a non-database file is an error', async (tt) => {
+t.test('opening: an unopenable path refuses the start, a non-database file is an error', async (tt) => {
   const dir = tt.testdir({ 'not-a-db.db': 'this is not an SQLite database, just text. '.repeat(20) })
-  // A directory cannot be opened as a database file: SQLITE_CANTOPEN.
-  tt.throws(() => openSqliteEventStore({ path: dir }), StoreUnavailableError)
+  // A directory cannot be opened as a database file: SQLITE_CANTOPEN, named with its cause.
+  tt.throws(() => openSqliteEventStore({ path: dir }), StartRefusedError)
+  tt.throws(() => openSqliteEventStore({ path: dir }), { message: new RegExp(`${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is a directory`) })
   tt.throws(() => openSqliteEventStore({ path: path.join(dir, 'not-a-db.db') }), { code: 'SQLITE_NOTADB' })
 })
 

@@ -88,6 +88,8 @@ export class KurrentDbEventStore implements EventStore {
   private readonly closing = new AbortController()
   /** Last known (revision, hash) of recently read or written streams, for the hash chain. */
   private readonly tails = new Map<string, { revision: bigint; hash: string }>()
+  /** The latest recordedAt this process recorded or read (ISO 8601 UTC; '' before any). */
+  private lastRecordedAt = ''
 
   constructor(private readonly options: KurrentDbEventStoreOptions) {
     this.atomic = options.atomicAppendMany
@@ -96,6 +98,25 @@ export class KurrentDbEventStore implements EventStore {
     this.resubscribeInitialMs = options.resubscribeInitialMs ?? DEFAULT_RESUBSCRIBE_INITIAL_MS
     this.resubscribeMaxMs = options.resubscribeMaxMs ?? DEFAULT_RESUBSCRIBE_MAX_MS
     this.streamPrefixes = options.streamPrefixes ?? LEDGER_STREAM_PREFIXES
+  }
+
+  /**
+   * The recordedAt of the next append: the later of the clock and the latest recordedAt this process
+   * recorded or read, so a clock stepped back (NTP, a VM moved) never makes it go back as far as this
+   * process can tell. (The client's clock is read before the append, so appends of other processes,
+   * or concurrent ones, can still commit out of recordedAt order: see the README.) ISO 8601 UTC
+   * strings of toISOString compare as their instants do.
+   */
+  private nextRecordedAt(): string {
+    const clock = new Date().toISOString()
+    if (clock > this.lastRecordedAt) this.lastRecordedAt = clock
+    return this.lastRecordedAt
+  }
+
+  /** Remembers the recordedAt of an event read (see nextRecordedAt); returns the event. */
+  private noteRecordedAt<E extends { recordedAt: string } | undefined>(event: E): E {
+    if (event && event.recordedAt > this.lastRecordedAt) this.lastRecordedAt = event.recordedAt
+    return event
   }
 
   /** Whether appendMany is atomic on this server. */
@@ -116,7 +137,7 @@ export class KurrentDbEventStore implements EventStore {
   /** appendToStream; answers the stream's new revision. */
   private async appendEvents(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<bigint> {
     const chained = await this.chain(stream, events, expected)
-    const recordedAt = new Date().toISOString()
+    const recordedAt = this.nextRecordedAt()
     const data = chained.events.map((e) => toEventData(e, { deterministicIds: !this.atomic, recordedAt }))
     const result = await this.call(() => this.options.client.appendToStream(stream, data, { streamState: toStreamState(chained.expected) }))
     const revision = toBigInt(result.nextExpectedRevision, 'next expected revision')
@@ -194,7 +215,7 @@ export class KurrentDbEventStore implements EventStore {
   }
 
   private async appendManyAtomic(appends: StreamAppend[], lastStream: string): Promise<AppendManyResult> {
-    const recordedAt = new Date().toISOString()
+    const recordedAt = this.nextRecordedAt()
     const nonEmpty = appends.filter((a) => a.events.length > 0)
     const empty = new Map<string, AppendResult>()
     for (const a of appends.filter((x) => x.events.length === 0)) empty.set(a.stream, await this.checkOnly(a.stream, a.expectedRevision))
@@ -285,7 +306,7 @@ export class KurrentDbEventStore implements EventStore {
           // The cursor moves past everything read, also what the ledger skips.
           const revision = rawRevision(resolved)
           if (revision !== undefined) from = backwards ? revision - 1n : revision + 1n
-          const event = toRecordedEvent(resolved)
+          const event = this.noteRecordedAt(toRecordedEvent(resolved))
           if (!event) continue
           const hash = storedHash(event.metadata)
           if (hash !== undefined) this.noteRead(stream, event.revision, hash)
@@ -329,7 +350,7 @@ export class KurrentDbEventStore implements EventStore {
           if (position === undefined || (lastRead !== undefined && position <= lastRead)) continue
           lastRead = position
           from = position
-          const event = toRecordedEvent(resolved)
+          const event = this.noteRecordedAt(toRecordedEvent(resolved))
           if (!event) continue
           remaining--
           yield event
@@ -352,7 +373,7 @@ export class KurrentDbEventStore implements EventStore {
         let lastRead: bigint | undefined
         for await (const resolved of this.options.client.readAll({ fromPosition: from, direction: 'backwards', maxCount: this.pageSize, filter: excludeSystemEvents() })) {
           count++
-          const event = toRecordedEvent(resolved)
+          const event = this.noteRecordedAt(toRecordedEvent(resolved))
           if (event) return event.position
           lastRead = rawPosition(resolved) ?? lastRead
         }
@@ -385,7 +406,7 @@ export class KurrentDbEventStore implements EventStore {
         signal.addEventListener('abort', stop, { once: true })
         if (options.onCaughtUp) subscription.on('caughtUp', options.onCaughtUp)
         for await (const resolved of subscription as AsyncIterable<Parameters<typeof toRecordedEvent>[0]>) {
-          const event = toRecordedEvent(resolved)
+          const event = this.noteRecordedAt(toRecordedEvent(resolved))
           if (!event || (last !== undefined && event.position <= last)) continue
           last = event.position
           backoffMs = this.resubscribeInitialMs
