@@ -1,6 +1,7 @@
 import {
   CONTRIBUTION_LINE_VOIDED,
   CONTRIBUTION_RECORDED,
+  personStream,
   type ContributionLineVoidedData,
   type ContributionRecordedData,
 } from '../src/domain/contribution/events.js'
@@ -133,6 +134,8 @@ export const personBalances: DocumentProjection<PersonBalancesDoc> = {
     if (event.type === PAYOUT_REVERSED) return [(event.data as PayoutReversedData).payout.personId]
     return [(event.data as { personId: string }).personId]
   },
+  // Every event this projection folds for a person is on the person's stream (see PERSON_EVENTS).
+  streamsOf: (personId) => [personStream(personId)],
   initial: (personId) => ({
     personId,
     schemes: Object.fromEntries(SCHEMES.map((s) => [s, emptyScheme()])) as Record<Scheme, PersonSchemeBalance>,

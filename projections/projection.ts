@@ -19,4 +19,11 @@ export interface DocumentProjection<Doc> {
   initial(key: string): Doc
   /** Folds one event into the document for `key`. Pure: returns a new document. */
   evolve(doc: Doc, event: ProjectedEvent, key: string): Doc
+  /**
+   * The streams whose events are ALL the events that fold into the document for `key`, when there
+   * are such (a person's stream, a transfer's stream): the read models' self-check
+   * (src/projector/self-check.ts) refolds a sample of documents from them. Absent: the document may
+   * be fed by any stream (pool balances), and the self-check folds the whole log for it.
+   */
+  streamsOf?(key: string): string[]
 }

@@ -5,6 +5,7 @@ import {
   TRANSFER_REGISTERED,
   TRANSFER_REJECTED,
   TRANSFER_SENT,
+  transferStream,
   type TransferAcceptedData,
   type TransferRegisteredData,
   type TransferSentData,
@@ -30,6 +31,8 @@ const TYPES = new Set<string>([TRANSFER_REGISTERED, TRANSFER_ACCEPTED, TRANSFER_
 export const transfers: DocumentProjection<TransferDoc> = {
   name: 'transfers',
   keysOf: (event: ProjectedEvent) => (TYPES.has(event.type) ? [(event.data as { transferId: string }).transferId] : []),
+  // Every Transfer* event is on the transfer's stream (the person's stream gets PensionTransfer* ones).
+  streamsOf: (transferId) => [transferStream(transferId)],
   initial: (transferId) => ({ transferId, personId: '', fromRegion: '', toRegion: '', state: 'none', registeredOn: '' }),
   evolve(doc, event) {
     switch (event.type) {

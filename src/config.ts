@@ -57,6 +57,15 @@ export const ConfigSchema = z.object({
     .max(7 * 24 * 3_600_000)
     .refine((ms) => ms === 0 || ms >= 1_000, '0 (off) or at least 1000')
     .optional(),
+  /** Interval of the read models' background self-check, milliseconds (0: off): a sample of
+   * documents refolded from their streams, and every pool document from the whole log
+   * (src/projector/self-check.ts). */
+  LEDGER_READ_MODEL_CHECK_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 3_600_000)
+    .default(60_000),
 })
 
 export type Config = z.infer<typeof ConfigSchema>

@@ -16,6 +16,7 @@ t.test('defaults run the service on the embedded store', async (t) => {
     LEDGER_READY_MAX_LAG_EVENTS: 1000,
     LEDGER_READY_MAX_LAG_SECONDS: 30,
     LEDGER_SHUTDOWN_TIMEOUT_MS: 10000,
+    LEDGER_READ_MODEL_CHECK_INTERVAL_MS: 60000,
   })
   t.equal(loadConfig({ PORT: '' }).PORT, 3000, 'a blank value counts as unset')
   t.equal(loadConfig({ PORT: '8080', LOG_LEVEL: 'debug' }).PORT, 8080)

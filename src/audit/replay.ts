@@ -14,6 +14,7 @@ import { ReadModelStore } from '../projector/read-model-store.js'
 import { SCHEMES } from '../domain/schemes.js'
 import { TrialBalance, individualAccountsFromPostings, poolBalanceFromPostings, type TrialBalanceReport } from './trial-balance.js'
 import { InstantFormatError, compareInstants, parseInstant, type Instant } from './instant.js'
+import { measureProjectionLag } from '../metrics/projection-lag.js'
 
 /** The instant reading shared with the HTTP `asOf` (src/audit/instant.ts), re-exported. */
 export { InstantFormatError, compareInstants, instantNanos, isInstant, parseInstant, type Instant } from './instant.js'
@@ -132,7 +133,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     readModels.db.pragma('synchronous = OFF')
     const temp = readModels
     const trialBalance = new TrialBalance()
-    const load = (projection: string, key: string) => temp.getDocument(projection, key)
+    const load = (projection: string, key: string) => temp.loadDocument(projection, key)
 
     const head = await options.store.headPosition()
     const target = options.untilPosition !== undefined && (head === null || options.untilPosition < head) ? options.untilPosition : head
@@ -437,8 +438,20 @@ export interface AuditReport {
   differencesCount: number
   differences: ReadModelDifference[]
   /** Balanced, pools agree, persons agree, no differences, and compared (unless a cut was asked for, where not
-   * comparing is expected): the command's exit status is 0 exactly when `ok`. */
+   * comparing is expected): the command's exit status is 0 exactly when `ok` and not `liveBehind`. */
   ok: boolean
+  /** The log's head when the audit began (`null`: an empty log). */
+  headPosition: string | null
+  /** Events of the log the live read models have not applied (head − checkpoint on SQLite; counted
+   * on KurrentDB, at most MAX_COUNTED_LAG_EVENTS), as of the audit's start; `null` without live read
+   * models. The comparison covers only what is at or before their checkpoint. */
+  liveLagEvents: string | null
+  /** The limit `liveLagEvents` is held to (`--max-lag-events`, default LEDGER_READY_MAX_LAG_EVENTS). */
+  maxLagEvents: number
+  /** The live read models are behind the head by more than `maxLagEvents`: the live projection is
+   * stuck or slow (`/readyz` fails with `projection-lagging` too), and what it has not applied was
+   * not compared. The command exits 3 when this is the only finding. */
+  liveBehind: boolean
 }
 
 export interface AuditReplayOptions {
@@ -457,7 +470,18 @@ export interface AuditReplayOptions {
   projections?: readonly DocumentProjection<unknown>[]
   /** Where the replay's temporary read models go (see {@link ReplayOptions.tmpDir}). */
   tmpDir?: string
+  /** Most events the live read models may be behind the log's head before the report says
+   * `liveBehind`; default {@link DEFAULT_MAX_LAG_EVENTS} (LEDGER_READY_MAX_LAG_EVENTS's default). */
+  maxLagEvents?: number
 }
+
+/** The live read models' lag at which the audit reports `liveBehind`, unless told: the readiness
+ * limit's default (LEDGER_READY_MAX_LAG_EVENTS), events. */
+export const DEFAULT_MAX_LAG_EVENTS = 1_000
+
+/** Longest the store may take to tell the live read models' lag (its head, and on KurrentDB a count
+ * of the events after the checkpoint), milliseconds. */
+export const LIVE_LAG_TIMEOUT_MS = 60_000
 
 /**
  * The whole audit: replays the log (see {@link replayLog}), checks the trial balance, the pools and
@@ -468,7 +492,8 @@ export interface AuditReplayOptions {
  * not compare). With a cut, the live read models are compared only when the replay's position is
  * their checkpoint. The live side is read inside one read transaction begun before its checkpoint
  * is read, so a service running meanwhile cannot move it under the comparison (SQLite WAL snapshot;
- * the WAL is not checkpointed while the audit runs).
+ * the WAL is not checkpointed while the audit runs). The live side's lag (the log's head minus its
+ * checkpoint) is measured at the start too: beyond `maxLagEvents` the report says `liveBehind`.
  *
  * @throws as {@link replayLog}; the temporary read models are deleted in any case.
  */
@@ -485,6 +510,13 @@ export async function auditReplay(options: AuditReplayOptions): Promise<AuditRep
     }
     const checkpoint = live ? live.getCheckpoint(LIVE_CHECKPOINT) : null
     const cut = options.until !== undefined || options.untilPosition !== undefined
+    // How far the live side is behind the head, read now, in the snapshot of its checkpoint (the
+    // comparison below stops at the checkpoint, so a projector stuck far behind would pass unseen).
+    const maxLagEvents = options.maxLagEvents ?? DEFAULT_MAX_LAG_EVENTS
+    const lag = live !== undefined ? await measureProjectionLag(options.store, { position: checkpoint, caughtUp: true }, { timeoutMs: LIVE_LAG_TIMEOUT_MS }) : undefined
+    const head = lag ? lag.headPosition : ((await options.store.headPosition()) ?? 0n)
+    const liveLagEvents = lag ? lag.lagEvents : null
+    const liveBehind = liveLagEvents !== null && liveLagEvents > BigInt(maxLagEvents)
     const untilPosition = options.untilPosition ?? (!cut && notComparable === undefined && checkpoint !== null ? checkpoint : undefined)
 
     const replay = await replayLog({
@@ -536,6 +568,10 @@ export async function auditReplay(options: AuditReplayOptions): Promise<AuditRep
         differencesCount: comparison.differencesCount,
         differences: comparison.differences,
         ok,
+        headPosition: head === 0n ? null : head.toString(),
+        liveLagEvents: liveLagEvents?.toString() ?? null,
+        maxLagEvents,
+        liveBehind,
       }
     } finally {
       replay.close()

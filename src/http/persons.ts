@@ -7,6 +7,7 @@ import { personBalances, type PersonBalancesDoc } from '../../projections/index.
 import type { ReadModelStore } from '../projector/read-model-store.js'
 import type { Projector } from '../projector/projector.js'
 import { HttpProblem } from './problem.js'
+import { servedDocument } from './read-model-problem.js'
 import { readPosition } from './read-position.js'
 import { CitizenId, Limit, Period, PositionString, RevisionString } from './schemas.js'
 import { personBalancesAt, type Cut } from '../audit/point-in-time.js'
@@ -48,7 +49,8 @@ export const personRoutes =
         return personBalancesAnswer(doc, position.toString(), cut)
       }
       const position = await readPosition(deps.projector, request.query.minPosition, deps.readWaitMs)
-      const doc = deps.readModels.getDocument<PersonBalancesDoc>(personBalances.name, personId)
+      // A damaged document, or one the self-check found different from the log: 503, never served.
+      const doc = servedDocument<PersonBalancesDoc>(deps.readModels, personBalances.name, personId)
       if (!doc) throw notFound(personId)
       return personBalancesAnswer(doc, position)
     })

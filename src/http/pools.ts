@@ -5,6 +5,7 @@ import { poolBalances, type PoolBalancesDoc } from '../../projections/index.js'
 import type { ReadModelStore } from '../projector/read-model-store.js'
 import type { Projector } from '../projector/projector.js'
 import { HttpProblem } from './problem.js'
+import { servedDocument } from './read-model-problem.js'
 import { readPosition } from './read-position.js'
 import { Region } from './schemas.js'
 import { getPoolBalances } from './access.js'
@@ -43,7 +44,8 @@ export const poolRoutes =
           return poolBalancesAnswer(doc ?? poolBalances.initial(region), position.toString(), cut)
         }
         const position = await readPosition(deps.projector, request.query.minPosition, deps.readWaitMs)
-        const stored = deps.readModels.getDocument<PoolBalancesDoc>(poolBalances.name, region)
+        // A damaged document, or one the self-check found different (or missing): 503, never served.
+        const stored = servedDocument<PoolBalancesDoc>(deps.readModels, poolBalances.name, region)
         if (!stored && !deps.knownRegions.has(region)) throw poolNotFound(region)
         return poolBalancesAnswer(stored ?? poolBalances.initial(region), position)
       },

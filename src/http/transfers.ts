@@ -12,7 +12,8 @@ import {
 import { TRANSFER_STEP_WORKING_DAYS, addWorkingDays } from '../domain/working-days.js'
 import { decideSend } from '../domain/transfer/decide.js'
 import { transfers as transfersProjection, type TransferDoc } from '../../projections/index.js'
-import type { ReadModelStore } from '../projector/read-model-store.js'
+import { ReadModelDocumentUnavailableError, type ReadModelStore } from '../projector/read-model-store.js'
+import { readModelProblem } from './read-model-problem.js'
 import type { Projector } from '../projector/projector.js'
 import type { StepResult, TransferHandler } from '../usecases/transfers.js'
 import { HttpProblem } from './problem.js'
@@ -154,7 +155,14 @@ export const transferRoutes =
           (!q.state || d.state === q.state) &&
           (q.overdue === undefined || isOverdue(d, today, deps.daysOff) === (q.overdue === 'true'))
         const limit = q.limit ?? MAX_TRANSFERS_PER_PAGE
-        const page = deps.readModels.listDocuments<TransferDoc>(transfersProjection.name, { limit, ...(q.after ? { afterKey: q.after } : {}), keep })
+        // A damaged or differing document on the page: 503 naming it, never served.
+        let page: { key: string; doc: TransferDoc }[]
+        try {
+          page = deps.readModels.listDocuments<TransferDoc>(transfersProjection.name, { limit, ...(q.after ? { afterKey: q.after } : {}), keep, refuseUnavailable: true })
+        } catch (err) {
+          if (err instanceof ReadModelDocumentUnavailableError) throw readModelProblem(err)
+          throw err
+        }
         return {
           position,
           transfers: page.map(({ doc }) => ({ ...doc, overdue: isOverdue(doc, today, deps.daysOff) })),

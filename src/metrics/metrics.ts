@@ -46,6 +46,9 @@ export interface LedgerMetrics {
   /** `ledger_projection_resubscriptions_total`: the projector's subscription dropped or failed and
    * was resumed. */
   readonly projectionResubscriptions: Counter
+  /** `ledger_read_model_differences_total{projection}`: documents the read models' self-check found
+   * different from the log, or damaged (src/projector/self-check.ts). */
+  readonly readModelDifferences: Counter<'projection'>
   /**
    * Registers the scrape-time gauges of the projections over `store` and `projector`:
    * `ledger_store_head_position`, `ledger_projection_position`, `ledger_projection_lag_events`,
@@ -107,6 +110,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Ledge
     help: "Times the projector's subscription to the log dropped or failed and was resumed from the checkpoint.",
     registers,
   })
+  const readModelDifferences = new Counter({
+    name: 'ledger_read_model_differences_total',
+    help: 'Read-model documents the background self-check found different from the fold of the log, or damaged, by projection (cure: ledger projections rebuild).',
+    labelNames: ['projection'] as const,
+    registers,
+  })
 
   let observed = false
   const observeProjection: LedgerMetrics['observeProjection'] = (store, projector, now) => {
@@ -148,7 +157,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Ledge
     gauge('ledger_projection_live', "Whether the projector's subscription is live, caught up with the log (1) or not (0).", () => (projector.caughtUp ? 1 : 0))
   }
 
-  return { registry, httpRequests, httpRequestDuration, eventsAppended, appendDuration, submissions, submissionLines, projectionResubscriptions, observeProjection }
+  return { registry, httpRequests, httpRequestDuration, eventsAppended, appendDuration, submissions, submissionLines, projectionResubscriptions, readModelDifferences, observeProjection }
 }
 
 /** HTTP statuses of a submission refused before or outside the use case, by outcome name. */

@@ -1,14 +1,23 @@
 import { setImmediate, setTimeout as delay } from 'node:timers/promises'
 import type { EventStore, RecordedEvent } from '../eventstore/port.js'
 import type { DocumentProjection } from '../../projections/projection.js'
-import type { ReadModelStore } from './read-model-store.js'
-import { foldBatch } from './fold-batch.js'
+import { CheckpointMovedError, DocumentDamagedError, LeaseLostError, isBusy, type ReadModelStore } from './read-model-store.js'
+import { DAMAGED, foldBatch } from './fold-batch.js'
+import { maskPersonIdsInText } from '../logging.js'
 
 /** Minimal logger shape (pino's). */
 export interface ProjectorLogger {
   info(obj: object, msg?: string): void
   error(obj: object, msg?: string): void
 }
+
+/** Pause before a commit that found the read-model file busy (another writer holds its lock) is
+ * tried again, milliseconds. The connection's own busy wait is a few ms (it blocks the event loop);
+ * this wait does not. */
+export const COMMIT_BUSY_RETRY_MS = 20
+/** Attempts at one commit while the file is busy, before the batch fails and the projector
+ * resubscribes after its backoff (about 5 s of waiting at COMMIT_BUSY_RETRY_MS). */
+export const COMMIT_BUSY_ATTEMPTS = 250
 
 export interface ProjectorOptions {
   store: EventStore
@@ -33,6 +42,12 @@ export interface ProjectorOptions {
   /** Fault injection for crash tests: runs inside the batch transaction, between the read-model
    * write and the checkpoint write. Never set in production. */
   beforeCheckpoint?: () => void
+  /** The projector lease's owner id (src/projector/lease.ts): every commit checks, in its
+   * transaction, that it still holds the lease. Absent: no check (tests, the crash child). */
+  leaseOwner?: string
+  /** Called when a commit found the lease held by another (the projector goes on retrying, and
+   * writes nothing, until stopped). */
+  onLeaseLost?: (detail: string) => void
 }
 
 const TIMED_OUT = Symbol('timed out')
@@ -40,8 +55,10 @@ const TIMED_OUT = Symbol('timed out')
 /**
  * Runs the projections: a catch-up subscription to the whole log from the stored checkpoint, events
  * folded in batches, each batch's documents and the new checkpoint written in one SQLite
- * transaction. An event at or before the checkpoint is never applied again; a failed batch is not
- * committed and the subscription resumes from the checkpoint after a bounded backoff.
+ * transaction. An event at or before the checkpoint, or at or before a document's own position, is
+ * never applied again; a failed batch is not committed and the subscription resumes from the
+ * checkpoint in the file (reloaded: a commit refused by the checkpoint's compare-and-set found it
+ * moved) after a bounded backoff.
  */
 export class Projector {
   private readonly name: string
@@ -120,7 +137,21 @@ export class Projector {
       } catch (err) {
         this.live = false
         if (signal.aborted) break
-        this.options.logger?.error({ err, position: this.current?.toString() ?? null, backoffMs }, 'projector failed; resubscribing from checkpoint')
+        if (err instanceof LeaseLostError) this.options.onLeaseLost?.(err.message)
+        const position = this.current
+        // The checkpoint in the file is the truth (a commit refused by its compare-and-set found it
+        // elsewhere): resubscribe from it. Documents never fold an event twice (foldBatch).
+        try {
+          this.current = this.options.readModels.getCheckpoint(this.name)
+        } catch {
+          // the file cannot be read now: keep the last known position; the next attempt reads again
+        }
+        this.options.logger?.error(
+          { err, position: position?.toString() ?? null, checkpoint: this.current?.toString() ?? null, backoffMs },
+          err instanceof CheckpointMovedError
+            ? 'projector: the checkpoint in the read-model file is not the one it committed; resubscribing from the file\'s checkpoint'
+            : 'projector failed; resubscribing from checkpoint',
+        )
         await sleep(backoffMs, signal)
         backoffMs = Math.min(backoffMs * 2, this.maxBackoffMs)
         if (!signal.aborted) this.options.onResubscribe?.()
@@ -153,19 +184,19 @@ export class Projector {
       for (;;) {
         const next = batch.length === 0 ? await pending : await raceTimeout(pending, this.flushAfterMs)
         if (next === TIMED_OUT) {
-          this.commit(batch.splice(0))
+          await this.commit(batch.splice(0), signal)
           continue
         }
         if (next.done) break
         batch.push(next.value)
         pending = iterator.next()
         if (batch.length >= this.maxBatchEvents) {
-          this.commit(batch.splice(0))
+          await this.commit(batch.splice(0), signal)
           // Catching up only ever awaits resolved promises; give timers and sockets a turn.
           await setImmediate()
         }
       }
-      this.commit(batch.splice(0))
+      await this.commit(batch.splice(0), signal)
     } finally {
       signal.removeEventListener('abort', stopAttempt)
       attempt.abort()
@@ -174,13 +205,47 @@ export class Projector {
     }
   }
 
-  /** Folds a batch and writes documents + checkpoint in one transaction. */
-  private commit(events: RecordedEvent[]): void {
+  /**
+   * Folds a batch and writes documents + checkpoint in one transaction, with a compare-and-set of
+   * the checkpoint (and of the lease, when held). A busy file is retried after
+   * {@link COMMIT_BUSY_RETRY_MS}, without blocking the event loop, up to {@link COMMIT_BUSY_ATTEMPTS}
+   * times (or until stopped). A document that cannot be read is marked damaged and left out; the
+   * others are folded and the checkpoint advances.
+   */
+  private async commit(events: RecordedEvent[], signal: AbortSignal): Promise<void> {
     const fresh = events.filter((e) => this.current === null || e.position > this.current)
     const last = fresh.at(-1)
     if (!last) return
-    const changes = foldBatch(fresh, this.options.projections, (projection, key) => this.options.readModels.getDocument(projection, key))
-    this.options.readModels.commitBatch(this.name, changes, last.position, this.options.beforeCheckpoint)
+    const damaged: { projection: string; key: string; reason: string }[] = []
+    const changes = foldBatch(fresh, this.options.projections, (projection, key) => {
+      try {
+        return this.options.readModels.loadDocument(projection, key)
+      } catch (err) {
+        if (!(err instanceof DocumentDamagedError)) throw err
+        // Marked already: skipped quietly (it stays damaged until a rebuild).
+        if (this.options.readModels.markOf(projection, key)?.kind !== 'damaged') damaged.push({ projection, key, reason: err.reason })
+        return DAMAGED
+      }
+    })
+    for (const d of damaged)
+      this.options.logger?.error(
+        { projection: d.projection, key: maskPersonIdsInText(d.key), position: last.position.toString(), reason: d.reason },
+        `read-model document damaged: not folded and not served until \`ledger projections rebuild ${d.projection}\``,
+      )
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.options.readModels.commitBatch(this.name, changes, last.position, {
+          expected: this.current,
+          ...(this.options.leaseOwner !== undefined ? { leaseOwner: this.options.leaseOwner } : {}),
+          ...(damaged.length > 0 ? { damaged } : {}),
+          ...(this.options.beforeCheckpoint ? { beforeCheckpoint: this.options.beforeCheckpoint } : {}),
+        })
+        break
+      } catch (err) {
+        if (!isBusy(err) || attempt >= COMMIT_BUSY_ATTEMPTS || signal.aborted) throw err
+        await sleep(COMMIT_BUSY_RETRY_MS, signal)
+      }
+    }
     this.current = last.position
     for (const w of this.waiters) if (w.min <= last.position) w.resolve()
   }

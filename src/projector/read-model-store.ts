@@ -11,8 +11,41 @@ import Database from 'better-sqlite3'
  */
 export const BUSY_TIMEOUT_MS = 5_000
 
+/**
+ * The service's busy timeout on its read-model connection once started, milliseconds: short, since
+ * better-sqlite3 waits synchronously on the event loop. A commit that does not get the write lock
+ * within it fails with SQLITE_BUSY and the projector retries it asynchronously (see
+ * src/projector/projector.ts), so `/healthz` keeps answering while another process writes.
+ */
+export const SERVICE_BUSY_TIMEOUT_MS = 5
+
+/** The live projector's checkpoint row; existing documents are folded up to it when the position
+ * column is added (see migrateDocumentPositions). */
+export const MAIN_CHECKPOINT = 'main'
+
 /** Columns of the two document tables (live and shadow). */
-const DOCUMENT_COLUMNS = 'id INTEGER PRIMARY KEY, projection TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, UNIQUE (projection, key)'
+const DOCUMENT_COLUMNS = 'id INTEGER PRIMARY KEY, projection TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, position TEXT, UNIQUE (projection, key)'
+
+/** Meta row recording that every document has its `position` (see migrateDocumentPositions). */
+const POSITIONS_KEY = 'document-positions'
+
+/**
+ * Adds the `position` column (the last log position folded into a document, a decimal string) to
+ * the document tables of files written before it, and gives the existing documents the live
+ * checkpoint {@link MAIN_CHECKPOINT}, which is what they are folded up to; in one transaction,
+ * checked again under the write lock (another process may have migrated meanwhile).
+ */
+function migrateDocumentPositions(db: Database.Database): void {
+  const lacks = (table: string): boolean => !(db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === 'position')
+  const done = (): boolean => db.prepare('SELECT 1 FROM read_model_meta WHERE key = ?').get(POSITIONS_KEY) !== undefined
+  if (!lacks('read_models') && !lacks('read_models_shadow') && done()) return
+  db.transaction(() => {
+    for (const table of ['read_models', 'read_models_shadow']) if (lacks(table)) db.exec(`ALTER TABLE ${table} ADD COLUMN position TEXT`)
+    if (done()) return
+    db.prepare('UPDATE read_models SET position = (SELECT position FROM checkpoints WHERE name = ?) WHERE position IS NULL').run(MAIN_CHECKPOINT)
+    db.prepare('INSERT INTO read_model_meta (key, value) VALUES (?, ?)').run(POSITIONS_KEY, '1')
+  }).immediate()
+}
 
 /**
  * Moves the documents of a document table still in its first form (WITHOUT ROWID, see the
@@ -38,6 +71,46 @@ function migrateDocumentTables(db: Database.Database): void {
 
 /** Documents changed by one batch: projection name → key → document. */
 export type DocumentChanges = Map<string, Map<string, unknown>>
+
+/** A stored document and the position of the last event folded into it (`null`: unknown, a
+ * document of a shadow or of a file migrated before any checkpoint). */
+export interface StoredDocument {
+  doc: unknown
+  position: bigint | null
+}
+
+/** Why a document is not served: `damaged` (it cannot be read or parsed) or `differs` (the
+ * self-check found it different from the fold of the log). */
+export type MarkKind = 'damaged' | 'differs'
+
+/** A document marked not to be served until a rebuild of its projection rewrites it. */
+export interface DocumentMark {
+  projection: string
+  key: string
+  kind: MarkKind
+  /** What was found, for the log and the 503 problem. */
+  reason: string
+  /** The position at which it was found (a checkpoint), `null` when unknown. */
+  position: bigint | null
+}
+
+/** Options of {@link ReadModelStore.commitBatch}. */
+export interface CommitOptions {
+  /**
+   * Compare-and-set: the checkpoint this folder last committed or read (`null`: none). The commit
+   * writes nothing and throws CheckpointMovedError when the stored checkpoint is another. Absent: no
+   * check (a private file, e.g. the auditor's replay).
+   */
+  expected?: bigint | null
+  /** The projector lease's owner id: the commit writes nothing and throws LeaseLostError when the
+   * lease (see src/projector/lease.ts) is not held by it. Absent: no check. */
+  leaseOwner?: string
+  /** Documents found damaged while folding the batch: marked in the same transaction. */
+  damaged?: readonly { projection: string; key: string; reason: string }[]
+  /** Fault injection of the crash tests: runs after the documents are written and before the
+   * checkpoint is. Never set in production. */
+  beforeCheckpoint?: () => void
+}
 
 /** Options of {@link ReadModelStore}. */
 export interface ReadModelStoreOptions {
@@ -70,8 +143,14 @@ const claimKey = (projection: string): string => `rebuild:${projection}`
 
 /**
  * Read models and checkpoints in SQLite: one table of JSON documents keyed by (projection, key),
- * and one row per checkpoint. The projector writes a batch of documents and its checkpoint in ONE
- * transaction, so after any crash the documents and the checkpoint agree.
+ * each with the position of the last event folded into it, and one row per checkpoint. The
+ * projector writes a batch of documents and its checkpoint in ONE transaction, so after any crash
+ * the documents and the checkpoint agree; that transaction also checks the projector lease
+ * (`projector_lease`, see lease.ts) and compares-and-sets the checkpoint.
+ *
+ * Documents found damaged (by the projector) or different from the log (by the self-check,
+ * self-check.ts) are marked in `read_model_marks`: they are not served ({@link readDocument}) until
+ * a rebuild's swap rewrites them and clears the marks of the projection.
  *
  * A projection rebuild (src/projector/rebuild.ts) folds into `read_models_shadow`, marks the keys
  * whose documents differ from the live ones in `read_models_shadow_keys`, and swaps them in
@@ -82,8 +161,11 @@ const claimKey = (projection: string): string => `rebuild:${projection}`
  */
 export class ReadModelStore {
   readonly db: Database.Database
-  private readonly getDocStmt: Database.Statement<[string, string], { doc: string }>
-  private readonly putDocStmt: Database.Statement<[string, string, string]>
+  private readonly getDocStmt: Database.Statement<[string, string], { doc: string; position: string | null }>
+  private readonly putDocStmt: Database.Statement<[string, string, string, string | null]>
+  private readonly getMarkStmt: Database.Statement<[string, string], MarkRow>
+  private readonly putMarkStmt: Database.Statement<[{ projection: string; key: string; kind: MarkKind; reason: string; position: string | null; at: string }]>
+  private readonly leaseOwnerStmt: Database.Statement<[], { owner: string; pid: number; hostname: string; heartbeat: string }>
   private readonly getCheckpointStmt: Database.Statement<[string], { position: string }>
   private readonly putCheckpointStmt: Database.Statement<[string, string, string]>
   private readonly getMetaStmt: Database.Statement<[string], { value: string }>
@@ -125,12 +207,37 @@ export class ReadModelStore {
         projection TEXT NOT NULL,
         key TEXT NOT NULL,
         PRIMARY KEY (projection, key)
-      ) WITHOUT ROWID;`)
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS read_model_marks (
+        projection TEXT NOT NULL,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        position TEXT,
+        marked_at TEXT NOT NULL,
+        PRIMARY KEY (projection, key)
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS projector_lease (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        owner TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        hostname TEXT NOT NULL,
+        since TEXT NOT NULL,
+        heartbeat TEXT NOT NULL
+      );`)
     migrateDocumentTables(this.db)
-    this.getDocStmt = this.db.prepare('SELECT doc FROM read_models WHERE projection = ? AND key = ?')
+    migrateDocumentPositions(this.db)
+    this.getDocStmt = this.db.prepare('SELECT doc, position FROM read_models WHERE projection = ? AND key = ?')
     this.putDocStmt = this.db.prepare(
-      'INSERT INTO read_models (projection, key, doc) VALUES (?, ?, ?) ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc',
+      'INSERT INTO read_models (projection, key, doc, position) VALUES (?, ?, ?, ?) ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc, position = excluded.position',
     )
+    this.getMarkStmt = this.db.prepare('SELECT projection, key, kind, reason, position FROM read_model_marks WHERE projection = ? AND key = ?')
+    this.putMarkStmt = this.db.prepare(
+      `INSERT INTO read_model_marks (projection, key, kind, reason, position, marked_at) VALUES (@projection, @key, @kind, @reason, @position, @at)
+       ON CONFLICT (projection, key) DO UPDATE SET kind = excluded.kind, reason = excluded.reason, position = excluded.position, marked_at = excluded.marked_at
+        WHERE read_model_marks.kind <> 'damaged'`,
+    )
+    this.leaseOwnerStmt = this.db.prepare('SELECT owner, pid, hostname, heartbeat FROM projector_lease WHERE id = 1')
     this.getCheckpointStmt = this.db.prepare('SELECT position FROM checkpoints WHERE name = ?')
     this.putCheckpointStmt = this.db.prepare(
       'INSERT INTO checkpoints (name, position, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at',
@@ -162,7 +269,8 @@ export class ReadModelStore {
     }
   }
 
-  /** The stored document, parsed, or `undefined`. */
+  /** The stored document, parsed, or `undefined`.
+   * @throws SyntaxError when the stored text is not JSON (see {@link loadDocument} for a typed error). */
   getDocument<Doc>(projection: string, key: string): Doc | undefined {
     this.observedGeneration ??= this.generation()
     const row = this.getDocStmt.get(projection, key)
@@ -170,16 +278,121 @@ export class ReadModelStore {
   }
 
   /**
-   * Documents of one projection in key order, after `afterKey`, at most `limit` of them that pass
-   * `keep` (scanning stops there: bounded work for a page).
+   * The stored document, parsed, with the position of the last event folded into it; `undefined`
+   * when there is none. What the projector folds from (see foldBatch).
+   * @throws DocumentDamagedError when the row cannot be read (SQLITE_CORRUPT…) or its text is not JSON.
    */
-  listDocuments<Doc>(projection: string, options: { limit: number; afterKey?: string; keep?: (doc: Doc) => boolean }): { key: string; doc: Doc }[] {
+  loadDocument(projection: string, key: string): StoredDocument | undefined {
+    this.observedGeneration ??= this.generation()
+    return this.storedDocument(projection, key)
+  }
+
+  /** {@link loadDocument} without starting a fold's observation of the swap generation. */
+  private storedDocument(projection: string, key: string): StoredDocument | undefined {
+    let row: { doc: string; position: string | null } | undefined
+    try {
+      row = this.getDocStmt.get(projection, key)
+    } catch (err) {
+      if (isCorrupt(err)) throw new DocumentDamagedError(projection, key, `the row cannot be read (${(err as { code: string }).code})`)
+      throw err
+    }
+    if (!row) return undefined
+    return { doc: parseDocument(projection, key, row.doc), position: row.position === null ? null : BigInt(row.position) }
+  }
+
+  /**
+   * The document to serve, parsed, or `undefined` when there is none.
+   * @throws ReadModelDocumentUnavailableError when it is marked damaged or differing (until a
+   *   rebuild of its projection), or cannot be read or parsed.
+   */
+  readDocument<Doc>(projection: string, key: string): Doc | undefined {
+    const mark = this.markOf(projection, key)
+    if (mark) throw new ReadModelDocumentUnavailableError(mark)
+    try {
+      return this.storedDocument(projection, key)?.doc as Doc | undefined
+    } catch (err) {
+      if (err instanceof DocumentDamagedError) throw new ReadModelDocumentUnavailableError({ projection, key, kind: 'damaged', reason: err.reason, position: null })
+      throw err
+    }
+  }
+
+  /** The mark of one document (damaged, differs), or `undefined`. */
+  markOf(projection: string, key: string): DocumentMark | undefined {
+    const row = this.getMarkStmt.get(projection, key)
+    return row ? markOfRow(row) : undefined
+  }
+
+  /** The first mark of the file, damaged ones first (readiness), or `undefined` when none. */
+  firstMark(): DocumentMark | undefined {
+    const row = this.db.prepare('SELECT projection, key, kind, reason, position FROM read_model_marks ORDER BY kind, projection, key LIMIT 1').get() as MarkRow | undefined
+    return row ? markOfRow(row) : undefined
+  }
+
+  /** Every mark of `projection` (a few: marks are faults), in key order. */
+  marksOf(projection: string): DocumentMark[] {
+    return (this.db.prepare('SELECT projection, key, kind, reason, position FROM read_model_marks WHERE projection = ? ORDER BY key').all(projection) as MarkRow[]).map(markOfRow)
+  }
+
+  /** Marks documents (one transaction); a damaged mark is never turned into a differing one.
+   * @throws SqliteError SQLITE_BUSY when the write lock is not had within the busy timeout. */
+  markDocuments(marks: readonly DocumentMark[]): void {
+    if (marks.length === 0) return
+    const at = new Date().toISOString()
+    this.db.transaction(() => {
+      for (const m of marks) this.putMarkStmt.run({ projection: m.projection, key: m.key, kind: m.kind, reason: m.reason, position: m.position?.toString() ?? null, at })
+    }).immediate()
+  }
+
+  /**
+   * Runs `read` in one read transaction: everything it reads (documents, checkpoint) is one
+   * snapshot of the file, whatever other connections commit meanwhile. `read` must be synchronous.
+   */
+  snapshot<T>(read: () => T): T {
+    return this.db.transaction(read).deferred()
+  }
+
+  /** Stored rows of one projection in key order (text as stored, not parsed), after `afterKey`, at
+   * most `limit` (all without it). For checks that must see damaged documents too. */
+  documentRows(projection: string, options: { afterKey?: string; limit?: number } = {}): { key: string; doc: string; position: bigint | null }[] {
+    const rows = this.db
+      .prepare(`SELECT key, doc, position FROM read_models WHERE projection = ? AND key > ? ORDER BY key${options.limit !== undefined ? ' LIMIT ?' : ''}`)
+      .all(...[projection, options.afterKey ?? '', ...(options.limit !== undefined ? [options.limit] : [])]) as { key: string; doc: string; position: string | null }[]
+    return rows.map((r) => ({ key: r.key, doc: r.doc, position: r.position === null ? null : BigInt(r.position) }))
+  }
+
+  /** Sets this connection's busy timeout, milliseconds (a non-negative integer). */
+  setBusyTimeout(ms: number): void {
+    if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`busy timeout must be a non-negative integer, got ${ms}`)
+    this.db.pragma(`busy_timeout = ${ms}`)
+  }
+
+  /**
+   * Documents of one projection in key order, after `afterKey`, at most `limit` of them that pass
+   * `keep` (scanning stops there: bounded work for a page). With `refuseUnavailable` (what a
+   * client is served), a marked or unparseable document among them throws
+   * ReadModelDocumentUnavailableError.
+   * @throws SyntaxError for a document that is not JSON (without `refuseUnavailable`).
+   */
+  listDocuments<Doc>(
+    projection: string,
+    options: { limit: number; afterKey?: string; keep?: (doc: Doc) => boolean; refuseUnavailable?: boolean },
+  ): { key: string; doc: Doc }[] {
     const out: { key: string; doc: Doc }[] = []
     const rows = this.db
       .prepare('SELECT key, doc FROM read_models WHERE projection = ? AND key > ? ORDER BY key')
       .iterate(projection, options.afterKey ?? '') as IterableIterator<{ key: string; doc: string }>
     for (const row of rows) {
-      const doc = JSON.parse(row.doc) as Doc
+      let doc: Doc
+      if (options.refuseUnavailable === true) {
+        const mark = this.markOf(projection, row.key)
+        if (mark) throw new ReadModelDocumentUnavailableError(mark)
+        try {
+          doc = parseDocument(projection, row.key, row.doc) as Doc
+        } catch (err) {
+          if (err instanceof DocumentDamagedError) throw new ReadModelDocumentUnavailableError({ projection, key: row.key, kind: 'damaged', reason: err.reason, position: null })
+          throw err
+        }
+      } else doc = JSON.parse(row.doc) as Doc
       if (options.keep && !options.keep(doc)) continue
       out.push({ key: row.key, doc })
       if (out.length >= options.limit) break
@@ -203,28 +416,59 @@ export class ReadModelStore {
   }
 
   /**
-   * Writes changed documents and moves the checkpoint to `position`, in one transaction.
-   * `beforeCheckpoint` runs inside the transaction after the documents are written and before the
-   * checkpoint is: the fault-injection point of the crash tests (never set in production).
+   * Writes changed documents (each with `position`, the last event folded into it) and moves the
+   * checkpoint to `position`, in one transaction; marks the documents found damaged (see
+   * {@link CommitOptions}).
    *
-   * Waits up to the busy timeout for another writer's lock (a rebuild's swap); SQLITE_BUSY after it.
+   * Waits up to the busy timeout for another writer's lock; SQLITE_BUSY after it (nothing written:
+   * the same batch may be committed again).
    * @throws ReadModelsSwappedError, writing nothing, when a rebuild swapped documents in since the
    *   first {@link getDocument} after the previous commitBatch: the changes may have been folded from
    *   documents the swap replaced (the projector then refolds from its checkpoint).
+   * @throws LeaseLostError, writing nothing, when `leaseOwner` does not hold the projector lease.
+   * @throws CheckpointMovedError, writing nothing, when the checkpoint is not `expected`.
    */
-  commitBatch(name: string, changes: DocumentChanges, position: bigint, beforeCheckpoint?: () => void): void {
+  commitBatch(name: string, changes: DocumentChanges, position: bigint, options: CommitOptions = {}): void {
     const observed = this.observedGeneration
-    this.observedGeneration = undefined
-    this.db.transaction(() => {
-      if (observed !== undefined && this.generation() !== observed) {
-        throw new ReadModelsSwappedError('a projection rebuild swapped documents in while this batch was folded; fold it again from the checkpoint')
-      }
-      for (const [projection, docs] of changes) {
-        for (const [key, doc] of docs) this.putDocStmt.run(projection, key, JSON.stringify(doc))
-      }
-      beforeCheckpoint?.()
-      this.putCheckpointStmt.run(name, position.toString(), new Date().toISOString())
-    }).immediate()
+    try {
+      this.db.transaction(() => {
+        if (observed !== undefined && this.generation() !== observed) {
+          throw new ReadModelsSwappedError('a projection rebuild swapped documents in while this batch was folded; fold it again from the checkpoint')
+        }
+        if (options.leaseOwner !== undefined) {
+          const holder = this.leaseOwnerStmt.get()
+          if (holder?.owner !== options.leaseOwner) {
+            const by = holder === undefined ? 'nobody holds it' : `held by pid ${holder.pid} on ${holder.hostname}, last heartbeat ${holder.heartbeat}`
+            throw new LeaseLostError(`this projector no longer holds the projector lease of the read-model file (${by}); nothing written`)
+          }
+        }
+        if (options.expected !== undefined) {
+          const stored = this.getCheckpoint(name)
+          if (stored !== options.expected) {
+            throw new CheckpointMovedError(
+              `the checkpoint ${name} is ${stored ?? 'none'} in the file, not ${options.expected ?? 'none'} as this projector last committed or read; nothing written`,
+              stored,
+            )
+          }
+        }
+        const at = position.toString()
+        for (const [projection, docs] of changes) {
+          for (const [key, doc] of docs) this.putDocStmt.run(projection, key, JSON.stringify(doc), at)
+        }
+        if (options.damaged && options.damaged.length > 0) {
+          const now = new Date().toISOString()
+          for (const d of options.damaged) this.putMarkStmt.run({ projection: d.projection, key: d.key, kind: 'damaged', reason: d.reason, position: at, at: now })
+        }
+        options.beforeCheckpoint?.()
+        this.putCheckpointStmt.run(name, at, new Date().toISOString())
+      }).immediate()
+      this.observedGeneration = undefined
+    } catch (err) {
+      // A busy file wrote nothing and changed nothing: the same batch, retried, is checked against
+      // the same generation. Any other failure makes the next fold start a fresh observation.
+      if (!isBusy(err)) this.observedGeneration = undefined
+      throw err
+    }
   }
 
   /** The number of swaps made on this file, as stored (`'0'` before the first). */
@@ -343,12 +587,19 @@ export class ReadModelStore {
       const docs = complete(checkpoint)
       if (docs === undefined) return { swapped: false, checkpoint }
       this.putShadowDocs(projection, docs, true)
+      // Marked documents (damaged, differing) are rewritten whatever the comparison found: a mark
+      // set after the comparison would otherwise outlive the swap's clearing of the marks.
+      this.db
+        .prepare('INSERT OR IGNORE INTO read_models_shadow_keys (projection, key) SELECT projection, key FROM read_model_marks WHERE projection = ?')
+        .run(projection)
+      // The swapped documents are the fold of the log up to the checkpoint.
+      const at = checkpoint?.toString() ?? null
       let replaced: number
       if (options.all === true) {
         const deleted = this.db.prepare('DELETE FROM read_models WHERE projection = ?').run(projection).changes
         const copied = this.db
-          .prepare('INSERT INTO read_models (projection, key, doc) SELECT projection, key, doc FROM read_models_shadow WHERE projection = ?')
-          .run(projection).changes
+          .prepare('INSERT INTO read_models (projection, key, doc, position) SELECT projection, key, doc, @at FROM read_models_shadow WHERE projection = @projection')
+          .run({ projection, at }).changes
         replaced = Math.max(deleted, copied) // every document rewritten, the strays deleted
       } else {
         const deleted = this.db
@@ -360,15 +611,17 @@ export class ReadModelStore {
           .run({ projection }).changes
         const written = this.db
           .prepare(
-            `INSERT INTO read_models (projection, key, doc)
-               SELECT s.projection, s.key, s.doc FROM read_models_shadow_keys k
+            `INSERT INTO read_models (projection, key, doc, position)
+               SELECT s.projection, s.key, s.doc, @at FROM read_models_shadow_keys k
                  CROSS JOIN read_models_shadow s ON s.projection = k.projection AND s.key = k.key
-                WHERE k.projection = ?
-             ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc`,
+                WHERE k.projection = @projection
+             ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc, position = excluded.position`,
           )
-          .run(projection).changes
+          .run({ projection, at }).changes
         replaced = deleted + written
       }
+      // Every document of the projection is now the fold of the log: its marks are cured.
+      this.db.prepare('DELETE FROM read_model_marks WHERE projection = ?').run(projection)
       this.deleteMetaStmt.run(claimKey(projection))
       this.putMetaStmt.run(GENERATION_KEY, String(Number(this.generation()) + 1))
       return { swapped: true, checkpoint, replaced }
@@ -447,4 +700,81 @@ export class ShadowClaimLostError extends Error {
 /** Read models that do not belong to the event store they are opened with. */
 export class ReadModelMismatchError extends Error {
   override readonly name = 'ReadModelMismatchError'
+}
+
+/** A commit refused because the projector lease of the file is held by another (or nobody). */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError'
+}
+
+/** A commit refused because the checkpoint in the file is not the one the folder last committed or
+ * read (moved back by hand, or another folder): the folder reloads it and folds again. */
+export class CheckpointMovedError extends Error {
+  override readonly name = 'CheckpointMovedError'
+  constructor(
+    message: string,
+    /** The checkpoint found in the file. */
+    readonly stored: bigint | null,
+  ) {
+    super(message)
+  }
+}
+
+/** A document that cannot be read or parsed. */
+export class DocumentDamagedError extends Error {
+  override readonly name = 'DocumentDamagedError'
+  constructor(
+    readonly projection: string,
+    readonly key: string,
+    /** What is wrong with it. */
+    readonly reason: string,
+  ) {
+    super(`the document ${projection}/${key} is damaged: ${reason}`)
+  }
+}
+
+/** A document not served: marked damaged or differing, or unreadable. The HTTP reads answer 503. */
+export class ReadModelDocumentUnavailableError extends Error {
+  override readonly name = 'ReadModelDocumentUnavailableError'
+  constructor(readonly mark: DocumentMark) {
+    super(`the document ${mark.projection}/${mark.key} is ${mark.kind === 'damaged' ? 'damaged' : 'different from the fold of the log'}: ${mark.reason}`)
+  }
+}
+
+interface MarkRow {
+  projection: string
+  key: string
+  kind: string
+  reason: string
+  position: string | null
+}
+
+const markOfRow = (row: MarkRow): DocumentMark => ({
+  projection: row.projection,
+  key: row.key,
+  kind: row.kind === 'damaged' ? 'damaged' : 'differs',
+  reason: row.reason,
+  position: row.position === null ? null : BigInt(row.position),
+})
+
+/** The document's JSON, parsed.
+ * @throws DocumentDamagedError when it is not JSON. */
+function parseDocument(projection: string, key: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch (err) {
+    throw new DocumentDamagedError(projection, key, `its text is not JSON (${(err as Error).message})`)
+  }
+}
+
+/** Whether `err` is SQLite's SQLITE_BUSY (any extended code). */
+export function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY')
+}
+
+/** Whether `err` is SQLite's SQLITE_CORRUPT or SQLITE_NOTADB (a damaged page). */
+function isCorrupt(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')
 }

@@ -34,7 +34,7 @@
 import { setImmediate, setTimeout as delay } from 'node:timers/promises'
 import type { EventStore, RecordedEvent } from '../eventstore/port.js'
 import type { DocumentProjection } from '../../projections/projection.js'
-import type { ReadModelStore } from './read-model-store.js'
+import type { ReadModelStore, StoredDocument } from './read-model-store.js'
 import { foldBatch } from './fold-batch.js'
 
 /** Events folded into the shadow per transaction in phase 1 (and most events held for the swap). */
@@ -133,7 +133,12 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
   const swapTimeoutMs = nonNegative('swapTimeoutMs', options.swapTimeoutMs ?? DEFAULT_SWAP_TIMEOUT_MS)
   const retryDelayMs = nonNegative('retryDelayMs', options.retryDelayMs ?? DEFAULT_SWAP_RETRY_DELAY_MS)
   const started = performance.now()
-  const loadShadow = (p: string, key: string): unknown => readModels.getShadowDocument(p, key)
+  // Shadow documents carry no position: the shadow folds each event once by construction (it reads
+  // the log after its own position).
+  const loadShadow = (p: string, key: string): StoredDocument | undefined => {
+    const doc = readModels.getShadowDocument(p, key)
+    return doc === undefined ? undefined : { doc, position: null }
+  }
 
   /** The position the shadow is folded up to (`null`: nothing folded). */
   let shadowAt: bigint | null = null
