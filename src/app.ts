@@ -15,7 +15,16 @@ import { createMetrics, type LedgerMetrics } from './metrics/metrics.js'
 import { installHttpMetrics, submissionMetrics } from './metrics/http.js'
 import { installAuth, type Authenticator } from './http/auth.js'
 import { installOpenApi } from './http/openapi.js'
-import { CONNECTION_TIMEOUT_MS, DEFAULT_RATE_LIMIT_PER_MINUTE, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, installLimits } from './http/limits.js'
+import {
+  CONNECTION_TIMEOUT_MS,
+  DEFAULT_HTTP_TIMEOUTS,
+  DEFAULT_RATE_LIMIT_PER_MINUTE,
+  KEEP_ALIVE_TIMEOUT_MS,
+  clientErrorHandler,
+  httpServerOptions,
+  installLimits,
+  type HttpTimeouts,
+} from './http/limits.js'
 import { legacyRoutes } from './http/legacy.js'
 import { personRoutes } from './http/persons.js'
 import { poolRoutes } from './http/pools.js'
@@ -51,6 +60,9 @@ export interface AppDeps {
   readWaitMs: number
   /** Largest request body, bytes. */
   maxBodyBytes: number
+  /** The header and request timeouts and how often they are checked, milliseconds; default
+   * DEFAULT_HTTP_TIMEOUTS (10 s, 30 s, checked every second: http/limits.ts). Tests shorten them. */
+  timeouts?: Partial<HttpTimeouts>
   /** Requests a caller may make in a minute (0: no limit); default DEFAULT_RATE_LIMIT_PER_MINUTE. */
   rateLimitPerMinute?: number
   /** Holiday calendar: dates that are not working days although Monday-Friday (transfer deadlines). */
@@ -77,10 +89,16 @@ export interface AppDeps {
  * handling. Does not listen; `server.ts` does, tests use `inject` or listen on port 0.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const timeouts = { ...DEFAULT_HTTP_TIMEOUTS, ...deps.timeouts }
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: deps.maxBodyBytes,
-    requestTimeout: REQUEST_TIMEOUT_MS,
+    // Header and request timeouts, and how often Node checks them: given when the server is created
+    // (Node's default check, every 30 s, made them fire 20-30 s late).
+    http: httpServerOptions(timeouts),
+    requestTimeout: timeouts.requestMs,
+    // A timed-out or malformed request is answered as a problem, not Fastify's plain JSON.
+    clientErrorHandler,
     connectionTimeout: CONNECTION_TIMEOUT_MS,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // Errors Fastify raises before routing (a bad URL encoding, an over-long path parameter) are

@@ -11,7 +11,10 @@ import type { InterestRunLogger } from './usecases/interest-run.js'
 import { loadPensionTables, loadPolicyBook } from './policy-loader.js'
 import { loadDaysOff } from './calendar-loader.js'
 import { Projector, type ProjectorLogger } from './projector/projector.js'
-import { ReadModelMismatchError, ReadModelStore } from './projector/read-model-store.js'
+import { ReadModelMismatchError, ReadModelStore, SERVICE_BUSY_TIMEOUT_MS } from './projector/read-model-store.js'
+import { ProjectorLease } from './projector/lease.js'
+import { ReadModelSelfCheck } from './projector/self-check.js'
+import { readModelFault } from './projector/read-model-fault.js'
 import { PROJECTIONS } from '../projections/index.js'
 import { DEFAULT_SEAL_INTERVAL_MS, startPeriodicSeal } from './audit/seal.js'
 import { createMetrics } from './metrics/metrics.js'
@@ -26,6 +29,8 @@ export interface Ledger {
   store: EventStore
   readModels: ReadModelStore
   projector: Projector
+  /** The read models' background self-check (its passes also run on demand: tests). */
+  selfCheck: ReadModelSelfCheck
   /** Graceful shutdown, in this order: the periodic seal; the app (no new connections, requests in
    * flight answered, keep-alive connections closed after their answer); the projector (its batch
    * and checkpoint committed); the event store (queued appends written); the read models.
@@ -74,15 +79,18 @@ export async function createLedger(
           connectTimeoutMs: config.LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS,
           ...(options.storeLogger ? { logger: options.storeLogger } : {}),
         })
-      : openSqliteEventStore({ path: config.LEDGER_SQLITE_PATH })
+      : openSqliteEventStore({ path: config.LEDGER_SQLITE_PATH, ...(options.storeLogger ? { logger: options.storeLogger } : {}) })
   // Metrics (GET /metrics): appends counted and timed at the store's edge, for every writer here.
   const metrics = createMetrics()
   const store = instrumentStore(openedStore, metrics)
   // Read models and the checkpoint live in SQLite for both stores (beside a remote store: a local file).
 
   const readModels = new ReadModelStore(config.LEDGER_SQLITE_PATH)
+  // One projector per read-model file (issue #14): a second service on the file refuses to start.
+  const lease = new ProjectorLease(readModels, { file: config.LEDGER_SQLITE_PATH, ...(options.projectorLogger ? { logger: leaseLogger(options.projectorLogger) } : {}) })
   try {
     readModels.bindToStore(config.LEDGER_STORE)
+    await lease.acquire()
     // A checkpoint beyond the log's head: the log was replaced (e.g. a wiped KurrentDB) under read
     // models that remember it; folding on would silently skip the new events.
     const checkpoint = readModels.getCheckpoint(CHECKPOINT_NAME)
@@ -91,6 +99,7 @@ export async function createLedger(
       throw new ReadModelMismatchError(`the read models' checkpoint (${checkpoint}) is beyond the log's head (${head ?? 'empty log'})`)
     }
   } catch (err) {
+    lease.release()
     readModels.close()
     await store.close()
     if (err instanceof ReadModelMismatchError) {
@@ -98,8 +107,30 @@ export async function createLedger(
     }
     throw err
   }
-  const projector = new Projector({ store, readModels, projections: PROJECTIONS, checkpointName: CHECKPOINT_NAME, onResubscribe: () => metrics.projectionResubscriptions.inc(), ...(options.projectorLogger ? { logger: options.projectorLogger } : {}) })
+  // From here on the projector never waits synchronously for the file's lock: a busy commit is
+  // retried asynchronously (the event loop, and /healthz, stay free).
+  readModels.setBusyTimeout(SERVICE_BUSY_TIMEOUT_MS)
+  const projector = new Projector({
+    store,
+    readModels,
+    projections: PROJECTIONS,
+    checkpointName: CHECKPOINT_NAME,
+    leaseOwner: lease.owner,
+    onLeaseLost: (detail) => lease.markLost(detail),
+    onResubscribe: () => metrics.projectionResubscriptions.inc(),
+    ...(options.projectorLogger ? { logger: options.projectorLogger } : {}),
+  })
   projector.start()
+  const selfCheck = new ReadModelSelfCheck({
+    store,
+    readModels,
+    projections: PROJECTIONS,
+    checkpointName: CHECKPOINT_NAME,
+    intervalMs: config.LEDGER_READ_MODEL_CHECK_INTERVAL_MS,
+    onDifference: (projection) => metrics.readModelDifferences.inc({ projection }),
+    ...(options.projectorLogger ? { logger: leaseLogger(options.projectorLogger) } : {}),
+  })
+  selfCheck.start()
   const interestRunner = createInterestRunner(
     { store, readModels, projector, pensionTables },
     { ...(options.interestLogger ? { logger: options.interestLogger } : {}), metadata: { actor: 'ledger', correlationId: 'resume-at-start' } },
@@ -120,6 +151,7 @@ export async function createLedger(
     logger: options.logger,
     metrics,
     readiness: { maxLagEvents: config.LEDGER_READY_MAX_LAG_EVENTS, maxLagSeconds: config.LEDGER_READY_MAX_LAG_SECONDS },
+    readinessFaults: [() => lease.fault(), () => readModelFault(readModels)],
   })
   if (keys && !keys.exists && !jwt)
     app.log.warn(
@@ -157,10 +189,19 @@ export async function createLedger(
       }
       await step(() => periodicSeal?.stop())
       await step(() => app.close())
+      await step(() => selfCheck.stop())
       await step(() => projector.stop())
+      await step(() => lease.release())
       await step(() => store.close())
       await step(() => readModels.close())
       if (failures.length > 0) throw failures[0]
     })())
-  return { app, store, readModels, projector, close }
+  return { app, store, readModels, projector, selfCheck, close }
+}
+
+/** The projector's logger as the lease's and the self-check's (pino has warn; a plain
+ * ProjectorLogger gets it from info). */
+function leaseLogger(logger: ProjectorLogger): { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void } {
+  const withWarn = logger as ProjectorLogger & { warn?: (obj: object, msg?: string) => void }
+  return { warn: (obj, msg) => (withWarn.warn ? withWarn.warn(obj, msg) : logger.info(obj, msg)), error: (obj, msg) => logger.error(obj, msg) }
 }

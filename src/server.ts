@@ -10,6 +10,7 @@ import { StoreUnavailableError } from './eventstore/port.js'
 import { ReadModelMismatchError } from './projector/read-model-store.js'
 import { invokedDirectly } from './cli/invoked-directly.js'
 import { StartRefusedError } from './startup-refused.js'
+import { SHUTDOWN_SIGNALS, watchShutdownSignals, type ShutdownSignal } from './shutdown-signals.js'
 
 /** Exit statuses of the service process. */
 export const EXIT = {
@@ -67,7 +68,8 @@ export interface Service {
  * unhandled rejection closes the same way, then exits 1. When the close takes longer than
  * `LEDGER_SHUTDOWN_TIMEOUT_MS` milliseconds, or a second signal arrives, that is logged and the
  * process exits 1 at once (what was acknowledged is on disk already; the projector resumes from its
- * checkpoint at the next start).
+ * checkpoint at the next start). The first signal repeated within DUPLICATE_SIGNAL_WINDOW_MS is not
+ * a second one: a Ctrl-C under `npm start` reaches the service twice (see shutdown-signals.ts).
  *
  * Resolves once listening.
  * @throws ServeError with the exit status (2 bad configuration or files, 3 store unavailable) after
@@ -106,31 +108,49 @@ export async function serve(options: ServeOptions = {}): Promise<Service> {
     throw new ServeError((err as Error).message, exitCode)
   }
   const shutdownTimeoutMs = config.LEDGER_SHUTDOWN_TIMEOUT_MS
-  // Installed before listening: a signal during start-up closes what is open.
+  /** The signal that began the shutdown, for its log line. */
+  let firstSignal: ShutdownSignal | undefined
+  // Installed before listening: a signal during start-up closes what is open. The signals are the
+  // watcher's below (one Ctrl-C under `npm start` arrives twice); errors and the end of the event
+  // loop stay close-with-grace's.
   const grace = closeWithGrace(
     {
+      skip: [...SHUTDOWN_SIGNALS],
       delay: shutdownTimeoutMs,
       logger: {
         error: (what: unknown) => (what instanceof Error ? log.error({ err: what }, 'shutdown failed; exiting with status 1') : log.error(String(what))),
       },
       onTimeout: (delayMs: number) =>
         log.error({ shutdownTimeoutMs: delayMs }, 'shutdown did not finish within LEDGER_SHUTDOWN_TIMEOUT_MS; exiting with status 1'),
-      onSecondSignal: (signal: string) => log.error({ signal }, 'second signal during shutdown; exiting with status 1'),
       onSecondError: (err: unknown) => log.error({ err }, 'another uncaught error during shutdown; exiting with status 1'),
     },
     async ({ signal, err, manual }) => {
+      signals.shuttingDown()
       if (err) log.fatal({ err }, 'uncaught error; shutting down, then exiting with status 1')
-      else log.info({ signal: signal ?? (manual ? 'shutdown()' : 'event loop empty'), shutdownTimeoutMs }, 'shutting down')
+      else log.info({ signal: firstSignal ?? signal ?? (manual ? 'shutdown()' : 'event loop empty'), shutdownTimeoutMs }, 'shutting down')
       await ledger.close()
       log.info('shut down')
     },
   )
+  const signals = watchShutdownSignals({
+    first: (signal) => {
+      firstSignal = signal
+      void grace.close()
+    },
+    duplicate: (signal, afterMs) =>
+      log.debug({ signal, afterMs }, 'the same signal again within DUPLICATE_SIGNAL_WINDOW_MS: the same request (a terminal and npm both send Ctrl-C); ignored'),
+    second: (signal) => {
+      log.error({ signal }, 'second signal during shutdown; exiting with status 1')
+      process.exit(EXIT.failed)
+    },
+  })
   let address: string
   try {
     address = await ledger.app.listen({ port: config.PORT, host: config.HOST })
   } catch (err) {
     // The port is taken or the host unknown: close what was opened, then report.
     grace.uninstall()
+    signals.uninstall()
     await ledger.close().catch(() => undefined)
     log.fatal({ err }, `cannot listen on ${config.HOST}:${config.PORT}`)
     throw new ServeError(`cannot listen on ${config.HOST}:${config.PORT}`, EXIT.failed)

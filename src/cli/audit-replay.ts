@@ -1,5 +1,5 @@
 /**
- * `ledger audit replay [--until <ISO instant> | --until-position <p>] [--out report.json] [--tmp-dir <dir>]`
+ * `ledger audit replay [--until <ISO instant> | --until-position <p>] [--out report.json] [--tmp-dir <dir>] [--max-lag-events <n>]`
  * (issue #6): the log folded again by the projections into temporary read models, every event read
  * as postings into a trial balance, and the result compared with the live read models (the SQLite
  * file at LEDGER_SQLITE_PATH, checkpoint `main`) at the same position. See src/audit/replay.ts for
@@ -14,7 +14,9 @@
  * agree with their postings and no document differs (and, without a cut, the comparison could be
  * made); 1 otherwise or when the replay fails; 2 for a bad configuration (including a
  * LEDGER_SQLITE_PATH with no ledger file on the embedded store) or an `--out` or `--tmp-dir` that
- * cannot be written.
+ * cannot be written; 3 ({@link EXIT_LIVE_BEHIND}) when all that is sound but the live read models are
+ * behind the log's head by more than `--max-lag-events` (default LEDGER_READY_MAX_LAG_EVENTS): the
+ * live projection is stuck or slow, and the comparison covered only what it had applied.
  */
 import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -41,6 +43,11 @@ export function registerAuditReplay(group: Command, ctx: CliContext): void {
       'folder for the replay\'s temporary files: they hold a COPY OF THE READ MODELS (as large as the live ones), deleted at the end',
       tmpdir(),
     )
+    .addOption(
+      new Option('--max-lag-events <n>', 'most events the live read models may be behind the log\'s head (default LEDGER_READY_MAX_LAG_EVENTS); beyond: exit 3').argParser(
+        lagOption,
+      ),
+    )
     .action(async (opts: AuditReplayOpts) => {
       await runAuditReplay(opts, ctx)
     })
@@ -51,6 +58,16 @@ interface AuditReplayOpts {
   untilPosition?: string
   out?: string
   tmpDir: string
+  maxLagEvents?: number
+}
+
+/** Exit status when the audit is otherwise sound but the live read models are behind the head by
+ * more than the lag limit (only what they had applied was compared). */
+export const EXIT_LIVE_BEHIND = 3
+
+function lagOption(value: string): number {
+  if (!/^\d{1,10}$/.test(value) || Number(value) > 1_000_000_000) throw new InvalidArgumentError('a number of events, 0-1000000000')
+  return Number(value)
 }
 
 function instantOption(value: string): string {
@@ -123,6 +140,7 @@ async function runAuditReplay(opts: AuditReplayOpts, ctx: CliContext): Promise<v
           ...(opts.untilPosition !== undefined ? { untilPosition: BigInt(opts.untilPosition) } : {}),
           ...(progress ? { onProgress: progress.update } : {}),
           tmpDir: opts.tmpDir,
+          maxLagEvents: opts.maxLagEvents ?? config.LEDGER_READY_MAX_LAG_EVENTS,
         })
       } finally {
         live?.close()
@@ -141,7 +159,7 @@ async function runAuditReplay(opts: AuditReplayOpts, ctx: CliContext): Promise<v
     return
   }
   ctx.err(summary(report))
-  ctx.setStatus(report.ok ? 0 : 1)
+  ctx.setStatus(!report.ok ? 1 : report.liveBehind ? EXIT_LIVE_BEHIND : 0)
 }
 
 /** Why `dir` cannot take new files (missing, not a folder, not writable), or `undefined`. */
@@ -181,11 +199,16 @@ export function outFileProblem(file: string): string | undefined {
 export function summary(r: AuditReport): string {
   const tb = r.trialBalance
   const parts = [
-    `audit replay: ${r.ok ? 'OK' : 'FAILED'}: position ${r.position ?? 'none'}, ${r.events} events`,
+    `audit replay: ${!r.ok ? 'FAILED' : r.liveBehind ? 'BEHIND' : 'OK'}: position ${r.position ?? 'none'}, ${r.events} events`,
     tb.balanced ? 'trial balance balanced (0.00)' : `trial balance NOT balanced (net ${tb.total.net}, ${tb.unbalancedEvents.count} unbalanced events)`,
     r.poolsAgree ? 'pools agree' : `${r.poolMismatches.length} pool balance(s) disagree with their postings`,
     r.personsAgree ? 'persons agree' : `individual accounts of ${r.personMismatches.map((m) => m.scheme).join(', ')} disagree with their postings`,
     r.compared ? `${r.differencesCount} difference(s) from the live read models at ${r.livePosition}` : `not compared: ${r.reason}`,
   ]
+  if (r.liveBehind)
+    parts.push(
+      `the live projection is BEHIND: its checkpoint ${r.livePosition ?? 'none'} is ${r.liveLagEvents} events before the log's head ${r.headPosition ?? 'none'} (limit ${r.maxLagEvents}); ` +
+        'events after the checkpoint were not compared; see /readyz and the projector\'s log',
+    )
   return parts.join('; ')
 }

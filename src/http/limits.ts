@@ -2,7 +2,10 @@ import { isPublic } from './auth.js'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
+import { STATUS_CODES, type ServerOptions } from 'node:http'
+import type { Socket } from 'node:net'
 import { HttpProblem } from './problem.js'
+import { installOversizedBodyDrain } from './oversized-body.js'
 
 /**
  * Limits at the HTTP edge (issue #7): timeouts, a rate limit per caller, and security headers.
@@ -18,6 +21,68 @@ export const REQUEST_TIMEOUT_MS = 30_000
 /** Longest the request line and headers may take to arrive, milliseconds (Node's default is 60 s,
  * above the whole request's timeout; a client sends its headers at once, a slow-loris does not). */
 export const HEADERS_TIMEOUT_MS = 10_000
+
+/** How often Node compares each open connection with HEADERS_TIMEOUT_MS and REQUEST_TIMEOUT_MS,
+ * milliseconds (Node's `connectionsCheckingInterval`, settable only when the server is created).
+ * Node's default, 30 s, made the 10 s header timeout fire at 30 s and the 30 s request timeout at
+ * 60 s; a timeout fires between its value and its value plus this interval. A check walks the open
+ * connections only: cheap once a second. */
+export const CONNECTIONS_CHECK_INTERVAL_MS = 1_000
+
+/** The timeouts Node enforces on a request as it arrives (the service uses the constants above;
+ * tests shorten them). Milliseconds; `headersMs` at most `requestMs` (Node refuses otherwise). */
+export interface HttpTimeouts {
+  /** Request line and headers: HEADERS_TIMEOUT_MS. */
+  headersMs: number
+  /** Whole request, headers and body: REQUEST_TIMEOUT_MS. */
+  requestMs: number
+  /** How often they are checked: CONNECTIONS_CHECK_INTERVAL_MS. */
+  checkIntervalMs: number
+}
+
+/** The service's timeouts. */
+export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = {
+  headersMs: HEADERS_TIMEOUT_MS,
+  requestMs: REQUEST_TIMEOUT_MS,
+  checkIntervalMs: CONNECTIONS_CHECK_INTERVAL_MS,
+}
+
+/**
+ * The options of Node's `http.createServer` carrying `timeouts` (Fastify forwards its `http` option
+ * there; Fastify's own `requestTimeout` option must be the same `requestMs`, it is set again after
+ * creation). The checking interval can be set only here, at creation.
+ * @throws RangeError (Node's ERR_OUT_OF_RANGE, when the server is created) if headersMs > requestMs.
+ */
+export function httpServerOptions(timeouts: HttpTimeouts): ServerOptions {
+  return { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkIntervalMs }
+}
+
+/**
+ * Fastify's `clientErrorHandler`: an error on a connection before a request reached a route (a
+ * timeout above, headers too large, a malformed request) is answered as a problem and the socket
+ * closed: 408 `request-timeout`, 431 `headers-too-large`, else 400 `malformed-request`. Nothing is
+ * written when the socket is gone, or when a response has begun on it (Node's own rule); a reset
+ * by the client is silently dropped.
+ */
+export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, kind, title, detail] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? ([408, 'request-timeout', 'Request timeout', 'the request did not arrive in time; nothing was recorded'] as const)
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? ([431, 'headers-too-large', 'Request headers too large', 'the request headers are too large'] as const)
+        : ([400, 'malformed-request', 'Malformed request', 'the request is not valid HTTP'] as const)
+  this.log.debug({ err: error, status }, 'client error')
+  const message = socket as Socket & { _httpMessage?: { headersSent?: boolean } }
+  if (socket.writable && !message._httpMessage?.headersSent) {
+    const body = JSON.stringify(new HttpProblem(status, kind, title, detail).toProblem())
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy(error)
+}
 
 /** Longest a socket may stay idle (nothing received, nothing sent), milliseconds: longer than the
  * longest read wait for `minPosition` (30 s), so only a stalled client is cut off. */
@@ -41,7 +106,8 @@ export function rateLimitKey(request: FastifyRequest): string {
 }
 
 /**
- * Registers the security headers and the rate limit, and bounds the time the headers may take. Call before any route is registered (the rate
+ * Registers the security headers and the rate limit (the timeouts are server options: app.ts,
+ * httpServerOptions). Call before any route is registered (the rate
  * limit attaches itself to each route as it is added) and before authentication's hook (so a 401
  * carries the security headers too).
  *
@@ -57,10 +123,10 @@ export function rateLimitKey(request: FastifyRequest): string {
  *   an API that serves no documents (`default-src 'none'; frame-ancestors 'none'`), framing denied,
  *   HSTS (one year), `no-referrer`, `nosniff`; and `Cache-Control: no-store` on every answer (they
  *   carry personal data), unless a route sets its own.
+ * - **Answers before the body** (a 413): the rest of the body is drained, bounded, before the
+ *   connection closes, so that the client reads its answer (oversized-body.ts).
  */
 export async function installLimits(app: FastifyInstance, options: { perMinute: number }): Promise<void> {
-  // Fastify takes requestTimeout, connectionTimeout and keepAliveTimeout as options (app.ts), not this one.
-  app.server.headersTimeout = HEADERS_TIMEOUT_MS
   await app.register(helmet, {
     contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     frameguard: { action: 'deny' },
@@ -69,6 +135,8 @@ export async function installLimits(app: FastifyInstance, options: { perMinute: 
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('cache-control', 'no-store')
   })
+  // A 413 (or any answer that closes the connection) before the body is in: readable by the client.
+  installOversizedBodyDrain(app)
   if (options.perMinute <= 0) return
   await app.register(rateLimit, {
     global: true,
