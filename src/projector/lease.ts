@@ -141,6 +141,9 @@ export class ProjectorLease {
   /** Why the lease of `held` may be taken over, or `undefined` when its holder is alive. */
   private takeOver(held: LeaseHolder): string | undefined {
     if (held.hostname === os.hostname() && !processAlive(held.pid)) return `its holder (pid ${held.pid} on this host) is gone`
+    // This very pid on this host, under another owner id: an earlier run of this process's slot (a
+    // container restarted after a crash runs the service as the same pid, often 1).
+    if (held.hostname === os.hostname() && held.pid === process.pid) return `its holder was an earlier run with this pid (${held.pid}) on this host`
     const age = this.now().getTime() - Date.parse(held.heartbeat)
     if (!(age <= this.ttlMs)) return `its holder's last heartbeat (${held.heartbeat}) is older than ${this.ttlMs} ms`
     return undefined
