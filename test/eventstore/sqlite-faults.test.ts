@@ -198,6 +198,16 @@ t.test('a full disk (SQLITE_FULL): 503 reason disk-full naming the path, until a
   tt.match((error as Error).message, file, 'names the path')
   tt.equal(store.fault()?.reason, 'disk-full', 'the store reports it')
   tt.same(numbersIn(file), [0], 'nothing of it written')
+  // Reported for its Retry-After (30 s) only: a service kept out of traffic for not being ready would
+  // never write again to clear it. 31 s later (monotonic clock moved on) it is no longer reported.
+  const now = performance.now
+  performance.now = () => now.call(performance) + 31_000
+  try {
+    tt.equal(store.fault(), undefined, 'no longer reported 31 s after the write that met it')
+  } finally {
+    performance.now = now
+  }
+  tt.equal(store.fault()?.reason, 'disk-full', 'reported again within the 30 s')
   // When space is back, the next write succeeds and the fault is gone.
   store.db.pragma('max_page_count = 1073741823')
   await store.append('s-1', big, 'no_stream')

@@ -1,4 +1,5 @@
 import t from 'tap'
+import os from 'node:os'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { StartRefusedError } from '../../src/startup-refused.js'
@@ -40,6 +41,26 @@ t.test('a holder on another host: refused while its heartbeat is fresh, taken ov
   t.teardown(() => lease.release())
   t.equal(lease.holder()?.owner, lease.owner, 'taken over')
   t.match(warnings, [/took over the projector lease: its holder's last heartbeat .* is older than 30000 ms/])
+})
+
+t.test('a holder with this very pid on this host (a container restarted after a crash, the service as pid 1 again): taken over at once', async (t) => {
+  // Given a lease row left by an earlier run of this slot: same host, same pid, another owner id,
+  // heartbeat fresh (a crash 1 s ago)
+  const file = path.join(t.testdir(), 'rm.sqlite')
+  const rm = new ReadModelStore(file)
+  t.teardown(() => rm.close())
+  const db = new Database(file)
+  const at = new Date(Date.now() - 1_000).toISOString()
+  db.prepare('INSERT OR REPLACE INTO projector_lease (id, owner, pid, hostname, since, heartbeat) VALUES (1, ?, ?, ?, ?, ?)').run('earlier-run', process.pid, os.hostname(), at, at)
+  db.close()
+  // When this run takes the lease
+  const warnings: string[] = []
+  const lease = new ProjectorLease(rm, { file, logger: { warn: (_o, msg) => void warnings.push(msg ?? ''), error: () => {} } })
+  await lease.acquire()
+  t.teardown(() => lease.release())
+  // Then it holds it (processAlive(pid) is true of itself: without the rule it would be refused for the TTL)
+  t.equal(lease.holder()?.owner, lease.owner, 'taken over')
+  t.match(warnings, [new RegExp(`took over the projector lease: its holder was an earlier run with this pid \\(${process.pid}\\)`)])
 })
 
 t.test('a service whose lease another took: its commits write nothing, /readyz fails with projector-lease-lost', async (t) => {
