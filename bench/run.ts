@@ -117,7 +117,7 @@ export function parseOptions(argv: readonly string[], root: string): BenchOption
   if (o.httpConnections > o.httpSubmissions) {
     program.error(`error: --http-connections (${o.httpConnections}) must not exceed --http-submissions (${o.httpSubmissions})`, { exitCode: EXIT_USAGE })
   }
-  let tmpOk = false
+  let tmpOk: boolean
   try {
     tmpOk = fs.statSync(o.tmpDir).isDirectory()
   } catch {

@@ -70,6 +70,7 @@ function canonicalValue(value: unknown, depth: number): string | undefined {
 
 /** Characters JSON.stringify escapes in a string: `"`, `\\`, controls, and surrogates (a lone one is
  * written as a `\\u` escape). */
+// eslint-disable-next-line no-control-regex -- the control characters are what it looks for
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
 
 /** A string as JSON.stringify writes it: quoted as it is when nothing in it needs an escape (most

@@ -26,9 +26,9 @@ t.test('every bad key is named with the reason', async (t) => {
   const err = t.throws(() => loadConfig({ PORT: '70000', LEDGER_STORE: 'postgres', LOG_LEVEL: 'loud' })) as ConfigError
   t.type(err, ConfigError)
   t.match(err.message, /^invalid configuration:/)
-  t.match(err.message, /\n  PORT: /)
-  t.match(err.message, /\n  LEDGER_STORE: /)
-  t.match(err.message, /\n  LOG_LEVEL: /)
+  t.match(err.message, /\n {2}PORT: /)
+  t.match(err.message, /\n {2}LEDGER_STORE: /)
+  t.match(err.message, /\n {2}LOG_LEVEL: /)
   t.throws(() => loadConfig({ PORT: 'abc' }), /PORT/)
   t.throws(() => loadConfig({ LEDGER_READY_MAX_LAG_EVENTS: '-1' }), /LEDGER_READY_MAX_LAG_EVENTS/)
   t.throws(() => loadConfig({ LEDGER_READY_MAX_LAG_SECONDS: 'soon' }), /LEDGER_READY_MAX_LAG_SECONDS/)

@@ -1,13 +1,12 @@
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import path from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual } from 'node:util'
 import { createKey } from '../src/auth/api-keys.js'
 import { appendKey } from '../src/cli/keys.js'
 import { employerId, personId } from './helpers/http.js'
+import { exitWithin, startService, type ServiceProcess } from './helpers/service-process.js'
 
 /**
  * Shutdown under load (issue #9). The service runs as a child process on a SQLite file (started as
@@ -24,8 +23,6 @@ t.setTimeout(300_000)
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
 const SERVER = path.join(ROOT, 'src/server.ts')
 const CLI = path.join(ROOT, 'src/cli/ledger.ts')
-/** Longest a start may take (the TypeScript loader compiles the sources first), milliseconds. */
-const START_TIMEOUT_MS = 60_000
 /** The service's shutdown bound for these tests (LEDGER_SHUTDOWN_TIMEOUT_MS), milliseconds. */
 const SHUTDOWN_TIMEOUT_MS = 10_000
 /** How long the test waits for the process to exit after the signal, milliseconds: the bound plus
@@ -87,17 +84,7 @@ interface LogLine {
   res?: { statusCode?: number }
 }
 
-interface Running {
-  child: ChildProcess
-  address: string
-  /** Every log line so far (JSON objects, in order). */
-  log: LogLine[]
-  /** Resolves when the process has exited. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-  /** Resolves with the first log line (already written or to come) that `match` accepts; rejects
-   * when none comes within `ms` milliseconds (default START_TIMEOUT_MS). */
-  waitForLine(match: (line: LogLine) => boolean, ms?: number): Promise<LogLine>
-}
+type Running = ServiceProcess<LogLine>
 
 /** The service's environment: a free port, the data directory's SQLite file and keys file. */
 const serviceEnv = (dir: string): NodeJS.ProcessEnv => ({
@@ -113,62 +100,7 @@ const serviceEnv = (dir: string): NodeJS.ProcessEnv => ({
 })
 
 /** Starts the service (`node src/server.ts` or `node src/cli/ledger.ts serve`) and waits until it listens. */
-async function start(t: Test, args: string[], env: NodeJS.ProcessEnv): Promise<Running> {
-  const child = spawn(process.execPath, [...process.execArgv, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const log: LogLine[] = []
-  const watchers = new Set<{ match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }>()
-  createInterface({ input: child.stdout! }).on('line', (text) => {
-    let line: LogLine
-    try {
-      line = JSON.parse(text) as LogLine
-    } catch {
-      line = { msg: text }
-    }
-    log.push(line)
-    for (const w of watchers)
-      if (w.match(line)) {
-        watchers.delete(w)
-        w.resolve(line)
-      }
-  })
-  const waitForLine = (match: (line: LogLine) => boolean, ms = START_TIMEOUT_MS) =>
-    new Promise<LogLine>((resolve, reject) => {
-      const seen = log.find(match)
-      if (seen) return resolve(seen)
-      const timer = setTimeout(() => {
-        watchers.delete(watcher)
-        reject(new Error(`no such log line within ${ms} ms`))
-      }, ms)
-      const watcher = {
-        match,
-        resolve: (line: LogLine) => {
-          clearTimeout(timer)
-          resolve(line)
-        },
-      }
-      watchers.add(watcher)
-    })
-  const listening = await Promise.race([
-    waitForLine((l) => l.msg === 'ledger listening').catch(() => new Error(`the service did not listen within ${START_TIMEOUT_MS} ms`)),
-    exited.then(({ code }) => new Error(`the service exited with ${code} before listening: ${stderr}`)),
-  ])
-  if (listening instanceof Error) throw listening
-  return { child, address: listening.address!, log, exited, waitForLine }
-}
-
-/** Waits for the process to exit, at most `ms`; undefined when it did not. */
-async function exitWithin(running: Running, ms: number) {
-  let timer: NodeJS.Timeout | undefined
-  const result = await Promise.race([running.exited, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))])
-  clearTimeout(timer)
-  return result
-}
+const start = (t: Test, args: string[], env: NodeJS.ProcessEnv): Promise<Running> => startService<LogLine>(t, env, { args })
 
 /** What became of one submission sent. */
 type Outcome = { status: number; body?: { position?: string; totals?: unknown } } | { error: string }

@@ -23,7 +23,7 @@ import { ROOT } from './helpers/service-process.js'
  */
 
 /** Posts submission `id` with `lines` lines (persons n, n+1, …). */
-const post = (app: { inject: Function }, id: string, n: number, lines = 1) =>
+const post = (app: { inject: (o: object) => unknown }, id: string, n: number, lines = 1) =>
   (app.inject as (o: object) => Promise<import('./helpers/http.js').InjectedResponse>)({
     method: 'POST',
     url: '/v1/contribution-submissions',

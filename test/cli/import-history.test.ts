@@ -76,7 +76,7 @@ t.test('the example file: imported, then already imported; balances include it',
   const second = await ledgerCli(['import-history', EXAMPLE], db)
   t.equal(second.code, 0)
   t.match(second.stdout, /batch 1: 3 person\(s\), rows 2-9: 0 imported, 3 already imported, 0 refused\n/)
-  t.match(second.stdout, /  already imported: 3\n  refused: 0\n$/)
+  t.match(second.stdout, / {2}already imported: 3\n {2}refused: 0\n$/)
 
   const balances = await pensionBalances(db, ['310104196503150117', '110105197108200026', '440106198002140034'])
   const pension = (individualAccount: string, months: number, regions: string[]) => ({

@@ -489,8 +489,7 @@ const cases: [string, Case][] = [
       const controller = new AbortController()
       t.teardown(() => controller.abort())
       const iterator = store
-        .subscribeAll({ afterPosition: headBefore, streamPrefixes: [names.prefix], signal: controller.signal })
-        [Symbol.asyncIterator]()
+        .subscribeAll({ afterPosition: headBefore, streamPrefixes: [names.prefix], signal: controller.signal })[Symbol.asyncIterator]()
       const history = await take(iterator, 2, 'history')
       t.same(ns(history), [0, 1], 'history first')
 
@@ -520,8 +519,7 @@ const cases: [string, Case][] = [
       const controller = new AbortController()
       t.teardown(() => controller.abort())
       const iterator = store
-        .subscribeAll({ afterPosition: positions[1], streamPrefixes: [names.prefix], signal: controller.signal })
-        [Symbol.asyncIterator]()
+        .subscribeAll({ afterPosition: positions[1], streamPrefixes: [names.prefix], signal: controller.signal })[Symbol.asyncIterator]()
       const [first] = await take(iterator, 1, 'first event after the checkpoint')
       t.equal(first?.position, positions[2], 'starts just after afterPosition')
       t.same(ns([first!]), [2])
@@ -543,8 +541,7 @@ const cases: [string, Case][] = [
       const controller = new AbortController()
       t.teardown(() => controller.abort())
       const iterator = store
-        .subscribeAll({ streamPrefixes: [names.prefix], signal: controller.signal })
-        [Symbol.asyncIterator]()
+        .subscribeAll({ streamPrefixes: [names.prefix], signal: controller.signal })[Symbol.asyncIterator]()
       t.same(ns(await take(iterator, 2, 'history from the start')), [0, 1])
       controller.abort()
       t.equal((await within(iterator.next(), subscriptionStepTimeoutMs, 'end')).done, true)
@@ -565,8 +562,7 @@ const cases: [string, Case][] = [
       const controller = new AbortController()
       t.teardown(() => controller.abort())
       const iterator = store
-        .subscribeAll({ afterPosition: headBefore, streamPrefixes: [wantedPrefix], signal: controller.signal })
-        [Symbol.asyncIterator]()
+        .subscribeAll({ afterPosition: headBefore, streamPrefixes: [wantedPrefix], signal: controller.signal })[Symbol.asyncIterator]()
       t.same(ns(await take(iterator, 2, 'history of matching streams')), [0, 1], 'history filtered')
 
       const pending = take(iterator, 1, 'a live matching event')
@@ -591,8 +587,7 @@ const cases: [string, Case][] = [
           afterPosition: before,
           streamPrefixes: [`${several.prefix}x-`, `${several.prefix}z-`],
           signal: controller2.signal,
-        })
-        [Symbol.asyncIterator]()
+        })[Symbol.asyncIterator]()
       t.same(ns(await take(it2, 2, 'two prefixes')), [0, 2], 'any of several prefixes')
       controller.abort()
       controller2.abort()
@@ -606,8 +601,7 @@ const cases: [string, Case][] = [
 
       const idle = new AbortController()
       const iterator = store
-        .subscribeAll({ afterPosition: head, streamPrefixes: [names.prefix], signal: idle.signal })
-        [Symbol.asyncIterator]()
+        .subscribeAll({ afterPosition: head, streamPrefixes: [names.prefix], signal: idle.signal })[Symbol.asyncIterator]()
       const waiting = iterator.next() // nothing to deliver: the subscription waits
       idle.abort()
       t.equal((await within(waiting, subscriptionStepTimeoutMs, 'end while waiting')).done, true, 'while waiting')

@@ -10,7 +10,6 @@ import {
   StoreUnavailableError,
   WrongExpectedRevisionError,
   type NewEvent,
-  type RecordedEvent,
 } from '../../src/eventstore/port.js'
 import {
   WRITE_BUSY_TIMEOUT_MS,

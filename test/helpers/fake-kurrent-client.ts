@@ -977,6 +977,7 @@ function toPending(stream: string, event: EventData, call: 'appendToStream' | 'm
       throw new TypeError(
         `FakeKurrentClient: ${call} of ${event.type}: data is not JSON-serializable (${(error as Error).message}). ` +
           'The real client throws this inside an async Promise executor: an unhandled rejection, and the append never settles.',
+        { cause: error },
       )
     }
     if (json === undefined) {

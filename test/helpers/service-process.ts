@@ -27,44 +27,48 @@ export interface ServiceLogLine {
   [key: string]: unknown
 }
 
-/** A service process started by {@link startService}. */
-export interface ServiceProcess {
+/** A service process started by {@link startService}; `L` the shape of its log lines a test reads. */
+export interface ServiceProcess<L extends object = ServiceLogLine> {
   child: ChildProcess
   /** Where it listens (`http://127.0.0.1:<port>`); '' when started with `expectListen: false`. */
   address: string
   /** Every log line so far, in order. */
-  log: ServiceLogLine[]
+  log: L[]
   /** Everything written to standard error so far. */
   stderr(): string
   /** Resolves when the process has exited. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   /** Resolves with the first log line (already written or to come) `match` accepts; rejects after
    * `ms` milliseconds (default START_TIMEOUT_MS). */
-  waitForLine(match: (line: ServiceLogLine) => boolean, ms?: number): Promise<ServiceLogLine>
+  waitForLine(match: (line: L) => boolean, ms?: number): Promise<L>
 }
 
 /**
- * Starts `node <execArgv> src/server.ts` with `env` and waits until it logs "ledger listening"
- * (rejects if it exits first or does not listen within START_TIMEOUT_MS). With `expectListen:
- * false` it resolves at once (for a start that must fail: await `exited`). The process is killed in
- * `t`'s teardown if still running.
+ * Starts `node <execArgv> src/server.ts` (or `args`, e.g. `[CLI, 'serve']`) with `env` and waits
+ * until it logs "ledger listening" (rejects if it exits first or does not listen within
+ * START_TIMEOUT_MS). With `expectListen: false` it resolves at once (for a start that must fail:
+ * await `exited`). The process is killed in `t`'s teardown if still running.
  */
-export async function startService(t: Test, env: NodeJS.ProcessEnv, options: { expectListen?: boolean } = {}): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [...process.execArgv, SERVER], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function startService<L extends object = ServiceLogLine>(
+  t: Test,
+  env: NodeJS.ProcessEnv,
+  options: { expectListen?: boolean; args?: string[] } = {},
+): Promise<ServiceProcess<L>> {
+  const child = spawn(process.execPath, [...process.execArgv, ...(options.args ?? [SERVER])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const log: ServiceLogLine[] = []
-  const watchers = new Set<{ match: (line: ServiceLogLine) => boolean; resolve: (line: ServiceLogLine) => void }>()
+  const log: L[] = []
+  const watchers = new Set<{ match: (line: L) => boolean; resolve: (line: L) => void }>()
   createInterface({ input: child.stdout! }).on('line', (text) => {
-    let line: ServiceLogLine
+    let line: L
     try {
-      line = JSON.parse(text) as ServiceLogLine
+      line = JSON.parse(text) as L
     } catch {
-      line = { msg: text }
+      line = { msg: text } as L
     }
     log.push(line)
     for (const w of watchers)
@@ -73,8 +77,8 @@ export async function startService(t: Test, env: NodeJS.ProcessEnv, options: { e
         w.resolve(line)
       }
   })
-  const waitForLine = (match: (line: ServiceLogLine) => boolean, ms = START_TIMEOUT_MS) =>
-    new Promise<ServiceLogLine>((resolve, reject) => {
+  const waitForLine = (match: (line: L) => boolean, ms = START_TIMEOUT_MS) =>
+    new Promise<L>((resolve, reject) => {
       const seen = log.find(match)
       if (seen) return resolve(seen)
       const timer = setTimeout(() => {
@@ -83,7 +87,7 @@ export async function startService(t: Test, env: NodeJS.ProcessEnv, options: { e
       }, ms)
       const watcher = {
         match,
-        resolve: (line: ServiceLogLine) => {
+        resolve: (line: L) => {
           clearTimeout(timer)
           resolve(line)
         },
@@ -93,15 +97,15 @@ export async function startService(t: Test, env: NodeJS.ProcessEnv, options: { e
   const running = { child, address: '', log, stderr: () => stderr, exited, waitForLine }
   if (options.expectListen === false) return running
   const listening = await Promise.race([
-    waitForLine((l) => l.msg === 'ledger listening').catch(() => new Error(`the service did not listen within ${START_TIMEOUT_MS} ms`)),
+    waitForLine((l) => (l as ServiceLogLine).msg === 'ledger listening').catch(() => new Error(`the service did not listen within ${START_TIMEOUT_MS} ms`)),
     exited.then(({ code }) => new Error(`the service exited with ${code} before listening: ${stderr}`)),
   ])
   if (listening instanceof Error) throw listening
-  return { ...running, address: listening.address! }
+  return { ...running, address: (listening as ServiceLogLine).address! }
 }
 
 /** Waits for the process to exit, at most `ms`; undefined when it did not. */
-export async function exitWithin(running: ServiceProcess, ms: number) {
+export async function exitWithin(running: Pick<ServiceProcess<object>, 'exited'>, ms: number) {
   let timer: NodeJS.Timeout | undefined
   const result = await Promise.race([running.exited, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))])
   clearTimeout(timer)

@@ -1,6 +1,6 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { createTestLedger } from '../helpers/ledger.js'
-import { json, problem, PROBLEM_TYPE, personId, submission, type FieldErrorOut, type InjectedResponse } from '../helpers/http.js'
+import { json, problem, personId, submission, type FieldErrorOut } from '../helpers/http.js'
 
 /**
  * The read side of the HTTP contract (issue #2 §6): person balances, pool balances, person events,

@@ -1,6 +1,6 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { createTestLedger } from '../helpers/ledger.js'
-import { employerId, json, problem, PROBLEM_TYPE, personId, submission, withAppendLatency, type FieldErrorOut, type InjectedResponse } from '../helpers/http.js'
+import { employerId, json, problem, personId, submission, withAppendLatency, type FieldErrorOut, type InjectedResponse } from '../helpers/http.js'
 
 /**
  * POST /v1/contribution-submissions end to end over `app.inject` (issue #2 §4, §6, §8).

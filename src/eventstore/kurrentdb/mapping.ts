@@ -95,7 +95,7 @@ export function toEventData(event: NewEvent, options: { deterministicIds: boolea
   try {
     JSON.stringify(event.data)
   } catch (err) {
-    throw new TypeError(`event ${event.type}: data is not JSON-serialisable (${(err as Error).message})`)
+    throw new TypeError(`event ${event.type}: data is not JSON-serialisable (${(err as Error).message})`, { cause: err })
   }
   return jsonEvent({ id, type: event.type, data: event.data as Record<string, unknown>, metadata })
 }
