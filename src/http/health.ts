@@ -47,7 +47,8 @@ export const DEFAULT_READINESS: ReadinessOptions = { maxLagEvents: 1_000, maxLag
  *   projector is live, and the projections are behind by at most `maxLagEvents` and
  *   `maxLagSeconds`. 200 `{status: 'ready', store, headPosition, projectionPosition, lagEvents,
  *   lagSeconds}` (positions and lagEvents decimal strings, lagSeconds a number); otherwise 503
- *   problem+json with `Retry-After`, `reason` (a fault a watcher reports, see {@link ReadinessFault};
+ *   problem+json with `Retry-After`, `reason` (a fault a watcher reports, see {@link ReadinessFault}:
+ *   the first, with `faults` listing every one as `{reason, detail}`;
  *   `store-unreachable`, `projection-not-live`, `projection-lagging`) and the same figures where the
  *   store answered.
  */
@@ -75,10 +76,10 @@ export const healthRoutes =
     }))
 
     app.get('/readyz', async (request) => {
-      for (const watch of deps.faults ?? []) {
-        const fault = watch()
-        if (fault) throw notReady(fault.reason, fault.detail, { store: deps.storeKind })
-      }
+      // Every fault is listed (an operator cures them all, not one per restart); the first is the reason.
+      const faults = (deps.faults ?? []).map((watch) => watch()).filter((f): f is ReadinessFault => f !== undefined)
+      const [first] = faults
+      if (first) throw notReady(first.reason, first.detail, { store: deps.storeKind, faults })
       let lag: ProjectionLag
       try {
         lag = await measureProjectionLag(deps.store, deps.projector, { timeoutMs: storeTimeoutMs, ...(deps.clock ? { now: deps.clock } : {}) })

@@ -178,6 +178,36 @@ t.test('another file put at the path: left alone, ours saved beside it', async (
   tt.same(at.prepare('SELECT text FROM note').all(), [{ text: 'not the ledger' }], 'the file at the path is untouched')
   at.close()
   tt.same(numbersIn(path.join(dir, orphaned[0]!)), [0, 1], 'the saved copy has every acknowledged append')
+  tt.match(lines[0]!.msg, /DECIDE BEFORE RESTARTING/, 'the line says to choose the file before a restart (a restart on the other file would split the ledger)')
+
+  // When a store opens the path again, it warns of the saved copy beside it.
+  fs.rmSync(file)
+  const again = recordingLogger()
+  const reopened = openStore(tt, file, again.logger)
+  tt.equal(again.lines.length, 1, 'one warning at open')
+  tt.equal(again.lines[0]!.level, 'warn')
+  tt.match(again.lines[0]!.msg, orphaned[0]!, 'naming the saved copy')
+  tt.match(again.lines[0]!.msg, /may hold acknowledged writes this file lacks/)
+  await reopened.close()
+})
+
+t.test('a symbolic link at the path: the -wal beside its target is the one watched', async (tt) => {
+  // Given LEDGER_SQLITE_PATH is a link to the real file (SQLite keeps real.sqlite-wal beside the target)
+  const dir = tt.testdir()
+  const real = path.join(dir, 'real.sqlite')
+  const link = path.join(dir, 'link.sqlite')
+  fs.writeFileSync(real, '')
+  fs.symlinkSync(real, link)
+  const store = openStore(tt, link)
+  for (let i = 0; i < 3; i += 1) await store.append(`s-${i}`, events(1, i), 'no_stream')
+  tt.ok(fs.existsSync(`${real}-wal`), 'the WAL is beside the target')
+  tt.notOk(fs.existsSync(`${link}-wal`), 'not beside the link')
+  // When the real -wal is deleted
+  fs.unlinkSync(`${real}-wal`)
+  // Then the next append is refused, and every acknowledged one is in the file
+  tt.equal(await reasonOf(store.append('s-9', events(1, 9), 'no_stream')), 'store-file-replaced')
+  await until(() => numbersIn(real).length === 3, RECOVERY_WAIT_MS, 'the WAL copied into the file')
+  tt.same(numbersIn(real), [0, 1, 2])
 })
 
 t.test('a full disk (SQLITE_FULL): 503 reason disk-full naming the path, until a write succeeds', async (tt) => {

@@ -128,3 +128,26 @@ t.test('/healthz, /readyz and /metrics need no token; /v1 still does', async (t)
   t.match(metrics, /^ledger_http_requests_total\{method="GET",route="\/v1\/pools\/:region\/balances",status_code="401"\} 1$/m)
   t.notMatch(metrics, /authorization|bearer/i, 'nothing of a token')
 })
+
+t.test('/readyz: every fault the watchers report is listed; the first is the reason', async (t) => {
+  // Given two watchers that each report a fault, and one that reports none
+  const ledger = await createTestLedger({
+    app: {
+      readinessFaults: [
+        () => ({ reason: 'read-model-damaged', detail: 'the person document p1 is damaged' }),
+        () => undefined,
+        () => ({ reason: 'read-model-differs', detail: 'the pool document 310000 differs' }),
+      ],
+    },
+  })
+  t.teardown(ledger.close)
+  // When /readyz is asked
+  const r = await ledger.app.inject({ method: 'GET', url: '/readyz' })
+  // Then it is 503 with the first fault as its reason, and both listed (cured together, not one a restart)
+  const body = problem(t, r, 503, '/readyz') as unknown as { reason: string; faults: { reason: string; detail: string }[] }
+  t.equal(body.reason, 'read-model-damaged')
+  t.same(body.faults, [
+    { reason: 'read-model-damaged', detail: 'the person document p1 is damaged' },
+    { reason: 'read-model-differs', detail: 'the pool document 310000 differs' },
+  ])
+})

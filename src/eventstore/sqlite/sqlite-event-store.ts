@@ -319,7 +319,10 @@ export class SqliteEventStore implements EventStore {
       })
       // From now on a write never waits synchronously for long (see WRITE_BUSY_TIMEOUT_MS).
       db.pragma(`busy_timeout = ${WRITE_BUSY_TIMEOUT_MS}`)
-      if (!inMemory) this.files = new DatabaseFileGuard(path.resolve(options.path))
+      // The real path: SQLite follows a symbolic link to the file and keeps its -wal beside the
+      // target, so the link's own `<link>-wal` is never the one to watch.
+      if (!inMemory) this.files = new DatabaseFileGuard(fs.realpathSync(path.resolve(options.path)))
+      if (!inMemory) warnOfSavedCopies(options.path, options.logger)
     } catch (error) {
       db.close()
       throw error
@@ -714,7 +717,7 @@ export class SqliteEventStore implements EventStore {
     const what = change.file === 'database' ? `the database file ${change.path}` : `the write-ahead log ${change.path}`
     this.stickyFault = {
       reason: 'store-file-replaced',
-      detail: `${what} was ${change.change === 'missing' ? 'deleted' : 'replaced'} while the service had it open; writes are refused until the service is restarted`,
+      detail: `${what} was ${change.change === 'missing' ? 'deleted' : 'replaced'} while the service had it open; writes are refused until the service is restarted (read its error log line first: where the data was saved, and which file to keep)`,
     }
     if (this.fileTimer) clearInterval(this.fileTimer)
     this.recovery = this.recover(change).catch((err: unknown) =>
@@ -794,7 +797,9 @@ export class SqliteEventStore implements EventStore {
     const removed = this.files!.unlinkOwnSideFiles()
     this.logger?.error(
       { ...fields, savedTo: orphaned, removed },
-      `the database file ${this.path} was replaced by another file while the service had it open; the file now at ${this.path} was left alone; every acknowledged write was saved to ${orphaned}; ${restart}; to go on from the service's data instead, stop it and move ${orphaned} to ${this.path} (removing ${this.path}-wal and ${this.path}-shm) first`,
+      `the database file ${this.path} was replaced by another file while the service had it open; the file now at ${this.path} was left alone; every acknowledged write was saved to ${orphaned}; ` +
+        `DECIDE BEFORE RESTARTING which file is the ledger: the service's data (the usual case: every write it acknowledged is in ${orphaned}, and clients retrying after a restart on the other file would record them again as new) — stop it, move ${orphaned} to ${this.path} (removing ${this.path}-wal and ${this.path}-shm), then start it; ` +
+        `or the file now at ${this.path} (e.g. a restored backup on purpose) — then restart as it is, and keep ${orphaned} for the audit`,
     )
   }
 
@@ -961,6 +966,26 @@ export class SqliteEventStore implements EventStore {
  */
 export function openSqliteEventStore(options: SqliteEventStoreOptions): SqliteEventStore {
   return new SqliteEventStore(options)
+}
+
+/**
+ * Warns at open of copies a store saved beside this file after it was replaced under a running
+ * service (`<path>.orphaned-<time>`): they may hold acknowledged writes this file lacks, and going on
+ * without looking would let clients record them again as new.
+ */
+function warnOfSavedCopies(file: string, logger: SqliteEventStoreOptions['logger']): void {
+  const prefix = `${path.basename(file)}.orphaned-`
+  let saved: string[]
+  try {
+    saved = fs.readdirSync(path.dirname(path.resolve(file))).filter((name) => name.startsWith(prefix))
+  } catch {
+    return
+  }
+  if (saved.length > 0)
+    logger?.warn(
+      { path: file, savedCopies: saved },
+      `${saved.length} cop${saved.length === 1 ? 'y' : 'ies'} saved after ${file} was replaced under a running service lie beside it (${saved.join(', ')}): they may hold acknowledged writes this file lacks; compare them (ledger audit verify, balances) and keep the right one at ${file}, then move the others away`,
+    )
 }
 
 /** Validates one stream's append and encodes its data, outside the write transaction. */
