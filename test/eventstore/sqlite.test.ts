@@ -325,6 +325,7 @@ t.test('opening: an unopenable path refuses the start, a non-database file is an
   // A directory cannot be opened as a database file: SQLITE_CANTOPEN, named with its cause.
   tt.throws(() => openSqliteEventStore({ path: dir }), StartRefusedError)
   tt.throws(() => openSqliteEventStore({ path: dir }), { message: new RegExp(`${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is a directory`) })
+  tt.throws(() => openSqliteEventStore({ path: dir }), { message: /point LEDGER_SQLITE_PATH at a file/ }, 'the cure for a directory is a file path, not permissions')
   tt.throws(() => openSqliteEventStore({ path: path.join(dir, 'not-a-db.db') }), { code: 'SQLITE_NOTADB' })
 })
 

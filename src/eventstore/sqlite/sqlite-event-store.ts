@@ -1130,8 +1130,12 @@ function openRefusing<T>(file: string, fn: () => T): T {
   } catch (error) {
     const code = (error as { code?: unknown }).code
     if (typeof code === 'string' && refusedOpenCodes.some((c) => code.startsWith(c))) {
+      const why = describeUnwritable(file)
+      const cure = why.endsWith('is a directory')
+        ? 'point LEDGER_SQLITE_PATH at a file (e.g. <that directory>/ledger.sqlite)'
+        : 'make it writable by this user, or point LEDGER_SQLITE_PATH at a writable directory'
       throw new StartRefusedError(
-        `cannot open the event store ${file}: ${describeUnwritable(file)} (${code}: ${(error as Error).message}); make it writable by this user, or point LEDGER_SQLITE_PATH at a writable directory`,
+        `cannot open the event store ${file}: ${why} (${code}: ${(error as Error).message}); ${cure}`,
         { cause: error },
       )
     }
