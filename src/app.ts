@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { EventStore } from './eventstore/port.js'
@@ -20,7 +21,7 @@ import {
   DEFAULT_HTTP_TIMEOUTS,
   DEFAULT_RATE_LIMIT_PER_MINUTE,
   KEEP_ALIVE_TIMEOUT_MS,
-  clientErrorHandler,
+  clientErrorHandlerWith,
   httpServerOptions,
   installLimits,
   type HttpTimeouts,
@@ -90,6 +91,8 @@ export interface AppDeps {
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const timeouts = { ...DEFAULT_HTTP_TIMEOUTS, ...deps.timeouts }
+  // Counts the 408s the client error handler answers (set once the metrics are installed, below).
+  let countRequestTimeout: (request: IncomingMessage | undefined) => void = () => undefined
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: deps.maxBodyBytes,
@@ -97,8 +100,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // (Node's default check, every 30 s, made them fire 20-30 s late).
     http: httpServerOptions(timeouts),
     requestTimeout: timeouts.requestMs,
-    // A timed-out or malformed request is answered as a problem, not Fastify's plain JSON.
-    clientErrorHandler,
+    // A timed-out or malformed request is answered as a problem, not Fastify's plain JSON; a 408 is
+    // logged and counted.
+    clientErrorHandler: clientErrorHandlerWith((request) => countRequestTimeout(request)),
     connectionTimeout: CONNECTION_TIMEOUT_MS,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // Errors Fastify raises before routing (a bad URL encoding, an over-long path parameter) are
@@ -128,7 +132,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await installOpenApi(app)
   const metrics = deps.metrics ?? createMetrics()
   metrics.observeProjection(deps.store, deps.projector)
-  installHttpMetrics(app, metrics)
+  countRequestTimeout = installHttpMetrics(app, metrics)
   await app.register(
     healthRoutes({
       store: deps.store,

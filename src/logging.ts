@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
+import { pino, type DestinationStream } from 'pino'
 import { maskCitizenId } from './domain/ids.js'
 
 /**
@@ -98,4 +99,46 @@ export function bindRequestLog(request: FastifyRequest, reply: FastifyReply, bin
   const child = request.log.child(bindings)
   request.log = child
   reply.log = child
+}
+
+/** Standard output as the service's log destination: see {@link stdoutLogDestination}. */
+export interface StdoutLogDestination extends DestinationStream {
+  /** Standard output is gone (EPIPE): nothing is written any more. */
+  readonly gone: boolean
+}
+
+/**
+ * The service's JSON log lines on file descriptor `fd` (default 1, standard output), written
+ * synchronously (pino's SonicBoom, `sync: true`): each line is out before the next statement runs,
+ * so nothing is left to flush when the process exits (pino's asynchronous default flushes at exit,
+ * and that flush threw EPIPE into close-with-grace: exit 1 after a clean shutdown).
+ *
+ * When the reader of standard output is gone (`npm start | tee log`, then Ctrl-C: tee dies too),
+ * a write fails with EPIPE: from then on lines are dropped quietly (there is nowhere to say so) and
+ * the service goes on, its shutdown included; a write error never reaches the code that logged.
+ * Any other write error is thrown to the code that logged, as pino does.
+ */
+export function stdoutLogDestination(fd = 1): StdoutLogDestination {
+  const sonic = pino.destination({ dest: fd, sync: true })
+  let gone = false
+  const isBrokenPipe = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE'
+  // A synchronous SonicBoom reports a failed write as an 'error' event during the write.
+  sonic.on('error', (err: Error) => {
+    if (isBrokenPipe(err)) gone = true
+    else throw err
+  })
+  return {
+    get gone() {
+      return gone
+    },
+    write(line: string) {
+      if (gone) return
+      try {
+        sonic.write(line)
+      } catch (err) {
+        if (isBrokenPipe(err)) gone = true
+        else throw err
+      }
+    },
+  }
 }

@@ -2,7 +2,7 @@ import { pino, type Logger } from 'pino'
 import closeWithGrace from 'close-with-grace'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { createLedger, type Ledger } from './bootstrap.js'
-import { loggerOptions, wantsPrettyLogs } from './logging.js'
+import { loggerOptions, stdoutLogDestination, wantsPrettyLogs } from './logging.js'
 import { PolicyTableError } from './policy-loader.js'
 import { CalendarError } from './calendar-loader.js'
 import { AuthConfigError } from './auth/authenticator.js'
@@ -86,8 +86,13 @@ export async function serve(options: ServeOptions = {}): Promise<Service> {
     }
     throw err
   }
-  const logOptions = loggerOptions(config.LOG_LEVEL, { pretty: wantsPrettyLogs() })
-  const log = pino(logOptions)
+  const pretty = wantsPrettyLogs()
+  // JSON lines on standard output, dropped quietly once it is gone (EPIPE): one destination for the
+  // service's logger and Fastify's (logging.ts, stdoutLogDestination). Pretty lines (a terminal)
+  // go through pino-pretty's transport instead.
+  const destination = pretty ? undefined : stdoutLogDestination()
+  const logOptions = { ...loggerOptions(config.LOG_LEVEL, { pretty }), ...(destination ? { stream: destination } : {}) }
+  const log = destination ? pino(loggerOptions(config.LOG_LEVEL), destination) : pino(logOptions)
   let ledger: Ledger
   try {
     ledger = await createLedger(config, {

@@ -45,15 +45,16 @@ export interface SignalWatcher {
 
 /**
  * Listens for SHUTDOWN_SIGNALS on `source` (default `process`) and calls `handlers` as described
- * above; `now` (milliseconds, default `Date.now`) and `windowMs` (default DUPLICATE_SIGNAL_WINDOW_MS)
- * for tests.
+ * above; `now` (milliseconds, default `performance.now`: a monotonic clock, so that a wall clock
+ * stepped back never turns a real second signal into a "duplicate") and `windowMs` (default
+ * DUPLICATE_SIGNAL_WINDOW_MS) for tests.
  */
 export function watchShutdownSignals(
   handlers: SignalHandlers,
   options: { source?: SignalSource; now?: () => number; windowMs?: number } = {},
 ): SignalWatcher {
   const source = options.source ?? (process as unknown as SignalSource)
-  const now = options.now ?? Date.now
+  const now = options.now ?? (() => performance.now())
   const windowMs = options.windowMs ?? DUPLICATE_SIGNAL_WINDOW_MS
   let started: { signal: ShutdownSignal | undefined; at: number } | undefined
   const onSignal = (signal: ShutdownSignal) => {

@@ -37,6 +37,30 @@ function fixture() {
   return { source, watcher, calls, signal }
 }
 
+t.test('the default clock is monotonic: the wall clock stepped back does not turn a real second signal into a duplicate', async (t) => {
+  // Given the wall clock (Date.now) under the test's control, the watcher on its default clock with
+  // a 50 ms window,
+  const realNow = Date.now
+  let steppedBackMs = 0
+  Date.now = () => realNow() - steppedBackMs
+  t.teardown(() => (Date.now = realNow))
+  const source = new EventEmitter()
+  const calls: string[] = []
+  const watcher = watchShutdownSignals(
+    { first: (s) => calls.push(`first ${s}`), duplicate: (s) => calls.push(`duplicate ${s}`), second: (s) => calls.push(`second ${s}`) },
+    { source: source as unknown as SignalSource, windowMs: 50 },
+  )
+  t.teardown(() => watcher.uninstall())
+  source.emit('SIGINT', 'SIGINT')
+  // when the wall clock is stepped back one hour and the same signal comes again 200 ms later (real time),
+  steppedBackMs = 3_600_000
+  await sleep(200)
+  source.emit('SIGINT', 'SIGINT')
+  Date.now = realNow
+  // then it is a second request, not a duplicate.
+  t.same(calls, ['first SIGINT', 'second SIGINT'])
+})
+
 t.test('the same signal within the window is the same request; later, or another signal, is a second', async (t) => {
   t.equal(DUPLICATE_SIGNAL_WINDOW_MS, 1_000)
   const { calls, signal } = fixture()

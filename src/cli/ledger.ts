@@ -310,7 +310,21 @@ async function runImportHistory(file: string, actor: string, env: NodeJS.Process
 }
 
 
+/**
+ * `ledger … | head -1`: once the reader of standard output is gone (a write fails with EPIPE), the
+ * process ends at once and quietly (no unhandled 'error' event and its stack trace), with the status
+ * the command has already set, else 0 (a reader that closed early is not a failure of the command:
+ * the Unix convention). Any other error of standard output stays an error.
+ */
+function endQuietlyWhenStdoutCloses(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0)
+  })
+}
+
 if (invokedDirectly(import.meta.url)) {
+  endQuietlyWhenStdoutCloses()
   main().then(
     (status) => {
       process.exitCode = status

@@ -114,7 +114,9 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
     )
   }
   const known = error.code ? FASTIFY_CLIENT_ERRORS[error.code] : undefined
-  if (known) return send(reply, request, new HttpProblem(known[0], known[1], known[2], error.message))
+  // A body over the limit: the detail states the limit (Fastify's message does not).
+  const detail = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the request body is too large: at most ${request.routeOptions.bodyLimit} bytes` : error.message
+  if (known) return send(reply, request, new HttpProblem(known[0], known[1], known[2], detail))
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
     return send(reply, request, new HttpProblem(error.statusCode, 'client-error', 'Bad request', error.message))
   }

@@ -2,10 +2,11 @@ import { isPublic } from './auth.js'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
-import { STATUS_CODES, type ServerOptions } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerOptions } from 'node:http'
 import type { Socket } from 'node:net'
 import { HttpProblem } from './problem.js'
 import { installOversizedBodyDrain } from './oversized-body.js'
+import { maskPersonIds } from '../logging.js'
 
 /**
  * Limits at the HTTP edge (issue #7): timeouts, a rate limit per caller, and security headers.
@@ -57,32 +58,52 @@ export function httpServerOptions(timeouts: HttpTimeouts): ServerOptions {
   return { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkIntervalMs }
 }
 
+/** Told of each request answered 408 by the client error handler: its request when one was
+ * dispatched (its body was arriving), undefined when its headers had not all arrived. */
+export type RequestTimeoutObserver = (request: IncomingMessage | undefined) => void
+
 /**
  * Fastify's `clientErrorHandler`: an error on a connection before a request reached a route (a
  * timeout above, headers too large, a malformed request) is answered as a problem and the socket
  * closed: 408 `request-timeout`, 431 `headers-too-large`, else 400 `malformed-request`. Nothing is
  * written when the socket is gone, or when a response has begun on it (Node's own rule); a reset
- * by the client is silently dropped.
+ * by the client is silently dropped. A 408 written is logged (one warn line: method and URL, person
+ * ids masked, `reason: 'timeout'`) and told to `onTimeout` (app.ts counts it in the metrics), as
+ * Fastify's own log and hooks never see it.
  */
-export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return
-  const [status, kind, title, detail] =
-    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? ([408, 'request-timeout', 'Request timeout', 'the request did not arrive in time; nothing was recorded'] as const)
-      : error.code === 'HPE_HEADER_OVERFLOW'
-        ? ([431, 'headers-too-large', 'Request headers too large', 'the request headers are too large'] as const)
-        : ([400, 'malformed-request', 'Malformed request', 'the request is not valid HTTP'] as const)
-  this.log.debug({ err: error, status }, 'client error')
-  const message = socket as Socket & { _httpMessage?: { headersSent?: boolean } }
-  if (socket.writable && !message._httpMessage?.headersSent) {
-    const body = JSON.stringify(new HttpProblem(status, kind, title, detail).toProblem())
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
-    )
+export function clientErrorHandlerWith(onTimeout: RequestTimeoutObserver = () => undefined) {
+  return function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return
+    const [status, kind, title, detail] =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ([408, 'request-timeout', 'Request timeout', 'the request did not arrive in time; nothing was recorded'] as const)
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? ([431, 'headers-too-large', 'Request headers too large', 'the request headers are too large'] as const)
+          : ([400, 'malformed-request', 'Malformed request', 'the request is not valid HTTP'] as const)
+    this.log.debug({ err: error, status }, 'client error')
+    const message = socket as Socket & { _httpMessage?: { headersSent?: boolean; req?: IncomingMessage } }
+    if (socket.writable && !message._httpMessage?.headersSent) {
+      const body = JSON.stringify(new HttpProblem(status, kind, title, detail).toProblem())
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+      )
+      if (status === 408) {
+        // The request whose body was arriving (Node's response to it holds it), if any.
+        const request = message._httpMessage?.req
+        this.log.warn(
+          { req: request ? { method: request.method, url: maskPersonIds(request.url ?? '') } : undefined, reason: 'timeout', status },
+          'request did not arrive in time: answered 408',
+        )
+        onTimeout(request)
+      }
+    }
+    socket.destroy(error)
   }
-  socket.destroy(error)
 }
+
+/** The client error handler without an observer (see clientErrorHandlerWith). */
+export const clientErrorHandler = clientErrorHandlerWith()
 
 /** Longest a socket may stay idle (nothing received, nothing sent), milliseconds: longer than the
  * longest read wait for `minPosition` (30 s), so only a stalled client is cut off. */
@@ -127,6 +148,9 @@ export function rateLimitKey(request: FastifyRequest): string {
  *   connection closes, so that the client reads its answer (oversized-body.ts).
  */
 export async function installLimits(app: FastifyInstance, options: { perMinute: number }): Promise<void> {
+  // A 413 (or any answer that closes the connection) before the body is in: readable by the client;
+  // and no request behind such an answer runs. First: its onRequest guard must run before any other.
+  installOversizedBodyDrain(app)
   await app.register(helmet, {
     contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     frameguard: { action: 'deny' },
@@ -135,8 +159,6 @@ export async function installLimits(app: FastifyInstance, options: { perMinute: 
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('cache-control', 'no-store')
   })
-  // A 413 (or any answer that closes the connection) before the body is in: readable by the client.
-  installOversizedBodyDrain(app)
   if (options.perMinute <= 0) return
   await app.register(rateLimit, {
     global: true,

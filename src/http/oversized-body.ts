@@ -29,14 +29,61 @@ export interface DrainBounds {
 
 const DEFAULT_BOUNDS: DrainBounds = { maxBytes: OVERSIZED_BODY_DRAIN_MAX_BYTES, maxMs: OVERSIZED_BODY_DRAIN_MAX_MS }
 
+/** Marks a socket on which an answer that closes the connection was sent (or is being sent). */
+const CLOSING_ANSWER = Symbol('ledger.closingAnswerSent')
+
+type MarkedSocket = Socket & { [CLOSING_ANSWER]?: true }
+
 /**
  * Adds the `onSend` hook that drains the rest of a body after an answer sent before it arrived,
- * when that answer closes the connection (see the file's comment).
+ * when that answer closes the connection (see the file's comment), and the guard that no later
+ * request on such a connection runs (see installClosedConnectionGuard).
  */
 export function installOversizedBodyDrain(app: FastifyInstance, bounds: DrainBounds = DEFAULT_BOUNDS): void {
+  installClosedConnectionGuard(app)
   app.addHook('onSend', async (request, reply, payload) => {
+    if (closesConnection(reply)) (request.raw.socket as MarkedSocket)[CLOSING_ANSWER] = true
     if (!request.raw.complete && closesConnection(reply)) drainAfterAnswer(request.raw, bounds, (drained, why) => request.log.debug({ drainedBytes: drained, why }, 'rest of the body drained after the answer'))
     return payload
+  })
+}
+
+/**
+ * No request runs on a connection after an answer that closes it. The lingering close keeps reading
+ * (and Node's parser keeps parsing) what the client sends behind a refused body: a second request in
+ * the same write (pipelined) would otherwise be dispatched, executed (events appended) and its answer
+ * never sent (request smuggling past the 413). An `onRequest` hook, to be added before every other:
+ * - a request whose answer waits behind another on the same connection (HTTP/1.1 pipelining; Node
+ *   queues its response) is held until its turn comes (Node gives it the socket), so that it runs
+ *   only once the answers before it are known not to close the connection;
+ * - a request on a connection marked by a closing answer (or closed meanwhile) is dropped: not run,
+ *   not answered (`reply.hijack()`: no later hook, no handler, nothing written); the connection is
+ *   closing anyway.
+ * Pipelined requests on a connection that stays open are answered as before, in order (they run one
+ * after the other instead of side by side, which HTTP/1.1 allows).
+ */
+export function installClosedConnectionGuard(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request, reply) => {
+    const socket = request.raw.socket as MarkedSocket | null
+    const response = reply.raw
+    if (socket && response.socket == null && !socket.destroyed && socket[CLOSING_ANSWER] !== true) {
+      // Queued behind an answer in progress: wait for Node to hand this answer the socket (the one
+      // before it finished and kept the connection) or for the connection to close.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          response.off('socket', done)
+          socket.off('close', done)
+          resolve()
+        }
+        response.once('socket', done)
+        socket.once('close', done)
+      })
+    }
+    // Ended (Node's close after a last answer, or the lingering close): no answer can be written.
+    if (!socket || socket.destroyed || socket.writableEnded || socket[CLOSING_ANSWER] === true) {
+      request.log.debug('request behind an answer that closed the connection: dropped, not run')
+      reply.hijack()
+    }
   })
 }
 

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { submissionOutcomeOfStatus, type LedgerMetrics, type SubmissionOutcome } from './metrics.js'
 
@@ -9,9 +10,15 @@ export const UNMATCHED_ROUTE = 'none'
  * `ledger_http_request_duration_seconds`) by method, matched route pattern
  * (`request.routeOptions.url`, e.g. `/v1/persons/:personId/balances`: never the raw URL, which holds
  * person ids) and status code; and serves `GET /metrics` (Prometheus text format, no token: see
- * PUBLIC_ROUTES in src/http/auth.ts). Call on the root instance, before the routes.
+ * PUBLIC_ROUTES in src/http/auth.ts). Call on the root instance, before the routes. Returns what
+ * counts a request answered 408 outside Fastify (give it to http/limits.ts clientErrorHandlerWith).
  */
-export function installHttpMetrics(app: FastifyInstance, metrics: LedgerMetrics): void {
+export function installHttpMetrics(app: FastifyInstance, metrics: LedgerMetrics): (request: IncomingMessage | undefined) => void {
+  // The route pattern of each routed request, for a 408 answered outside Fastify (below).
+  const routeOf = new WeakMap<IncomingMessage, string>()
+  app.addHook('onRequest', async (request) => {
+    routeOf.set(request.raw, request.routeOptions.url ?? UNMATCHED_ROUTE)
+  })
   app.addHook('onResponse', async (request, reply) => {
     const labels = { method: request.method, route: request.routeOptions.url ?? UNMATCHED_ROUTE, status_code: String(reply.statusCode) }
     metrics.httpRequests.inc(labels)
@@ -21,6 +28,30 @@ export function installHttpMetrics(app: FastifyInstance, metrics: LedgerMetrics)
     const body = await metrics.registry.metrics()
     return reply.type(metrics.registry.contentType).send(body)
   })
+  return (request) => countRequestTimeout(metrics, request && { method: request.method ?? UNKNOWN_METHOD, route: routeOf.get(request) ?? UNMATCHED_ROUTE })
+}
+
+/** The `method` label of a request whose request line had not all arrived. */
+export const UNKNOWN_METHOD = 'unknown'
+
+/** The submissions route, whose timeouts are also a submission outcome. */
+const SUBMISSIONS_ROUTE = '/v1/contribution-submissions'
+
+/**
+ * Counts a request answered 408 by the client error handler (http/limits.ts: its body or headers
+ * did not arrive in time; Fastify's hooks never see that answer): in `ledger_http_requests_total`
+ * with status 408 (`request` undefined: headers incomplete, method `unknown`, route `none`), and, for
+ * a POST to the submissions route, in `ledger_submissions_total{outcome="timeout"}` (0 lines: its
+ * body never arrived). No duration is observed (the request never started being handled).
+ */
+export function countRequestTimeout(metrics: LedgerMetrics, request: { method: string; route: string } | undefined): void {
+  const labels = { method: request?.method ?? UNKNOWN_METHOD, route: request?.route ?? UNMATCHED_ROUTE, status_code: '408' }
+  metrics.httpRequests.inc(labels)
+  if (labels.method === 'POST' && labels.route === SUBMISSIONS_ROUTE) {
+    const outcome = submissionOutcomeOfStatus(408)
+    metrics.submissions.inc({ outcome })
+    metrics.submissionLines.inc({ outcome }, 0)
+  }
 }
 
 /** Records the outcome of each payroll submission (`ledger_submissions_total`,

@@ -85,6 +85,9 @@ async function checkRefused(t: Test, outcome: { received: string; sentBytes: num
   t.match(answer.headers, /content-type: application\/problem\+json/i)
   t.match(answer.headers, /connection: close/i, 'the connection is not kept')
   t.match(answer.body ? JSON.parse(answer.body) : {}, { status: 413, type: 'https://ledger.example/problems/body-too-large' })
+  // The detail states the limit (LEDGER_MAX_BODY_BYTES, 4 MiB = 4,194,304 bytes).
+  t.match(answer.body ? JSON.parse(answer.body) : {}, { detail: `the request body is too large: at most ${LIMIT} bytes` }, 'the detail states the limit')
+  t.equal(LIMIT, 4_194_304)
 }
 
 t.test('Content-Length twice the limit, sent in full before reading: the client reads a 413 problem, nothing is appended', async (t) => {

@@ -92,3 +92,44 @@ t.test('a body arriving a byte at a time: 408 and closed after the request timeo
   t.match(received, /^HTTP\/1\.1 408 /, 'answered 408')
   t.match(received, /content-type: application\/problem\+json/i)
 })
+
+/** The value of the sample `name` whose labels include `labels` in Prometheus text; undefined when none. */
+function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (!m || m[1] !== name) continue
+    const have = new Map([...(m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1]!, l[2]!]))
+    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) return Number(m[3])
+  }
+  return undefined
+}
+
+t.test('a 408 is logged (one warn line, person ids masked) and counted in /metrics', async (t) => {
+  // Given the app's warn lines kept,
+  const lines: { level?: number; msg?: string; reason?: string; req?: { method?: string; url?: string } }[] = []
+  const stream = { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) }
+  const ledger = await createTestLedger({ app: { timeouts: { headersMs: HEADERS_MS, requestMs: REQUEST_MS }, logger: { level: 'warn', stream } } })
+  t.teardown(ledger.close)
+  await ledger.app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (ledger.app.server.address() as AddressInfo).port
+  // when a submission's body arrives a byte at a time (its URL names a person: 110105194912310021 is
+  // not in any route, it only has to be masked),
+  const head = 'POST /v1/contribution-submissions?about=110105194912310021 HTTP/1.1\r\nHost: ledger\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n'
+  const body = await slowClient(port, head, ' ', 60_000)
+  t.match(body.received, /^HTTP\/1\.1 408 /, 'the body: answered 408')
+  // and another request's headers do,
+  const headers = await slowClient(port, 'GET /healthz HTTP/1.1\r\nHost: ledger\r\n', 'X-Slow: abcdefghij\r\n', 30_000)
+  t.match(headers.received, /^HTTP\/1\.1 408 /, 'the headers: answered 408')
+  // then one warn line each, reason timeout, the URL's person id masked,
+  const warned = lines.filter((l) => l.msg === 'request did not arrive in time: answered 408')
+  t.equal(warned.length, 2, 'two warn lines')
+  t.ok(warned.every((l) => l.level === 40 && l.reason === 'timeout'), 'warn, reason timeout')
+  t.match(warned[0]?.req, { method: 'POST', url: '/v1/contribution-submissions?about=110105********0021' }, 'method and URL, the id masked')
+  t.notOk(JSON.stringify(lines).includes('110105194912310021'), 'the whole id is in no line')
+  // and /metrics counts the POST on its route and the other with method unknown, route none,
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
+  t.equal(sample(metrics, 'ledger_http_requests_total', { method: 'POST', route: '/v1/contribution-submissions', status_code: '408' }), 1, 'the POST counted, 408')
+  t.equal(sample(metrics, 'ledger_http_requests_total', { method: 'unknown', route: 'none', status_code: '408' }), 1, 'the headers timeout counted, 408')
+  // and the submission as the outcome timeout.
+  t.equal(sample(metrics, 'ledger_submissions_total', { outcome: 'timeout' }), 1, 'a submission timed out')
+})
