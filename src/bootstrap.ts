@@ -118,6 +118,7 @@ export async function createLedger(
     leaseOwner: lease.owner,
     onLeaseLost: (detail) => lease.markLost(detail),
     onResubscribe: () => metrics.projectionResubscriptions.inc(),
+    onDamaged: (projection) => metrics.readModelDifferences.inc({ projection }),
     ...(options.projectorLogger ? { logger: options.projectorLogger } : {}),
   })
   projector.start()

@@ -188,6 +188,9 @@ export interface ReadModelDifference {
   key: string
   replayed: unknown
   live: unknown
+  /** Present when the live document is damaged (its text is not JSON): what is wrong; `live` is
+   * then its text as stored. */
+  liveDamaged?: string
 }
 
 export interface ComparisonResult {
@@ -214,6 +217,28 @@ async function* documentsOf(store: ReadModelStore, projection: string, pageSize:
   }
 }
 
+/** The live documents of one projection in key order, read page by page as stored text: one that is
+ * not JSON comes with `damaged` (what is wrong) and its text, so that the audit reports it and goes on. */
+async function* liveDocumentsOf(store: ReadModelStore, projection: string, pageSize: number): AsyncGenerator<{ key: string; doc: unknown; damaged?: string }> {
+  let afterKey: string | undefined
+  for (;;) {
+    const page = store.documentRows(projection, { limit: pageSize, ...(afterKey !== undefined ? { afterKey } : {}) })
+    for (const row of page) {
+      let doc: unknown
+      try {
+        doc = JSON.parse(row.doc) as unknown
+      } catch (err) {
+        yield { key: row.key, doc: row.doc, damaged: `damaged: its text is not JSON (${(err as Error).message})` }
+        continue
+      }
+      yield { key: row.key, doc }
+    }
+    if (page.length < pageSize) return
+    afterKey = page.at(-1)!.key
+    await setImmediate()
+  }
+}
+
 /**
  * Compares every document of every projection of `replayed` with `live`: both listed in key order,
  * page by page, merged; a document is equal when its RFC 8785 canonical JSON is. Neither store's
@@ -230,13 +255,14 @@ export async function compareReadModels(
   const maxListed = options.maxListed ?? MAX_DIFFERENCES_LISTED
   const pageSize = options.pageSize ?? READ_MODEL_PAGE
   const result: ComparisonResult = { documents: 0, differencesCount: 0, differences: [] }
-  const differ = (projection: string, key: string, a: unknown, b: unknown) => {
+  const differ = (projection: string, key: string, a: unknown, b: unknown, liveDamaged?: string) => {
     result.differencesCount++
-    if (result.differences.length < maxListed) result.differences.push({ projection, key, replayed: a, live: b })
+    if (result.differences.length < maxListed) result.differences.push({ projection, key, replayed: a, live: b, ...(liveDamaged !== undefined ? { liveDamaged } : {}) })
   }
+  type Live = { key: string; doc: unknown; damaged?: string }
   for (const { name } of projections) {
     const left = documentsOf(replayed, name, pageSize)
-    const right = documentsOf(live, name, pageSize)
+    const right = liveDocumentsOf(live, name, pageSize)
     let a = await left.next()
     let b = await right.next()
     while (!a.done || !b.done) {
@@ -247,13 +273,13 @@ export async function compareReadModels(
         differ(name, key, doc, null)
         a = await left.next()
       } else if (order > 0) {
-        const { key, doc } = (b as IteratorYieldResult<{ key: string; doc: unknown }>).value
-        differ(name, key, null, doc)
+        const { key, doc, damaged } = (b as IteratorYieldResult<Live>).value
+        differ(name, key, null, doc, damaged)
         b = await right.next()
       } else {
         const x = (a as IteratorYieldResult<{ key: string; doc: unknown }>).value
-        const y = (b as IteratorYieldResult<{ key: string; doc: unknown }>).value
-        if (canonicalJson(x.doc) !== canonicalJson(y.doc)) differ(name, x.key, x.doc, y.doc)
+        const y = (b as IteratorYieldResult<Live>).value
+        if (y.damaged !== undefined || canonicalJson(x.doc) !== canonicalJson(y.doc)) differ(name, x.key, x.doc, y.doc, y.damaged)
         a = await left.next()
         b = await right.next()
       }

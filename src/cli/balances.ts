@@ -19,11 +19,13 @@ import { existsSync } from 'node:fs'
 import { InvalidArgumentError, type Command } from 'commander'
 import { SCHEMES } from '../domain/schemes.js'
 import { maskCitizenId } from '../domain/ids.js'
+import { maskPersonIdsInText } from '../logging.js'
 import { personBalances, poolBalances, type PersonBalancesDoc, type PoolBalancesDoc } from '../../projections/index.js'
 import { personBalancesAnswer } from '../http/persons.js'
 import { poolBalancesAnswer } from '../http/pools.js'
 import { CitizenId, PositionString, Region } from '../http/schemas.js'
-import { ReadModelStore } from '../projector/read-model-store.js'
+import { ReadModelDocumentUnavailableError, ReadModelStore } from '../projector/read-model-store.js'
+import { cureOf } from '../projector/read-model-fault.js'
 import { loadPolicyBook } from '../policy-loader.js'
 import { configOrReport, EXIT_BAD_CONFIG, openStore, type CliContext } from './context.js'
 import { addServiceOptions, authAdvice, callService, problemLine, problemOf, serviceTarget, ServiceUnreachableError, type ServiceOptions } from './service.js'
@@ -32,7 +34,7 @@ import { formatTable } from './table.js'
 
 /** The live projector's checkpoint row (as in bootstrap.ts). */
 export const CHECKPOINT_NAME = 'main'
-/** Exit status when nothing was found or the service failed. */
+/** Exit status when nothing was found, the document is not served (marked or damaged), or the service failed. */
 const EXIT_NOT_FOUND = 1
 
 interface BalancesOptions extends ServiceOptions {
@@ -127,21 +129,49 @@ export async function runBalances(kind: 'person' | 'pool', key: string, opts: Ba
         return EXIT_BAD_CONFIG
       }
       const position = (state.checkpoint ?? 0n).toString()
+      // What HTTP serves: a marked, unreadable or wrong-shaped document is refused with its cure.
+      const refuse = (projection: string, why: string) => {
+        ctx.err(`${command}: ${maskPersonIdsInText(why)}; it is not shown until an operator runs \`${cureOf(projection)}\``)
+        return EXIT_NOT_FOUND
+      }
+      const served = <Doc>(projection: string): { doc: Doc | undefined } | { refused: string } => {
+        try {
+          return { doc: readModels.readDocument<Doc>(projection, key) }
+        } catch (err) {
+          if (err instanceof ReadModelDocumentUnavailableError) return { refused: err.message }
+          throw err
+        }
+      }
+      const build = <Doc, A>(projection: string, doc: Doc, answerOf: (d: Doc) => A): { answer: A } | { refused: string } => {
+        try {
+          return { answer: answerOf(doc) }
+        } catch (err) {
+          return { refused: `the document ${projection}/${key} is damaged: it is not a ${projection} document (${(err as Error).message})` }
+        }
+      }
       if (kind === 'person') {
-        const doc = readModels.getDocument<PersonBalancesDoc>(personBalances.name, key)
+        const read = served<PersonBalancesDoc>(personBalances.name)
+        if ('refused' in read) return refuse(personBalances.name, read.refused)
+        const doc = read.doc
         if (!doc) {
           ctx.err(`${command}: the read models at ${file} have no events for person ${maskCitizenId(key)} (projected up to position ${position})`)
           await warnIfBehind(ctx, command, config, state.checkpoint)
           return EXIT_NOT_FOUND
         }
-        answer = personBalancesAnswer(doc, position)
+        const built = build(personBalances.name, doc, (d) => personBalancesAnswer(d, position))
+        if ('refused' in built) return refuse(personBalances.name, built.refused)
+        answer = built.answer
       } else {
-        const doc = readModels.getDocument<PoolBalancesDoc>(poolBalances.name, key)
+        const read = served<PoolBalancesDoc>(poolBalances.name)
+        if ('refused' in read) return refuse(poolBalances.name, read.refused)
+        const doc = read.doc
         if (!doc && !loadPolicyBook(config.LEDGER_POLICY_PATH).regions().includes(key)) {
           ctx.err(`${command}: region ${key} has no policy and no events (projected up to position ${position})`)
           return EXIT_NOT_FOUND
         }
-        answer = poolBalancesAnswer(doc ?? poolBalances.initial(key), position)
+        const built = build(poolBalances.name, doc ?? poolBalances.initial(key), (d) => poolBalancesAnswer(d, position))
+        if ('refused' in built) return refuse(poolBalances.name, built.refused)
+        answer = built.answer
       }
     } finally {
       readModels.close()

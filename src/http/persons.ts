@@ -4,10 +4,11 @@ import type { EventStore, RecordedEvent } from '../eventstore/port.js'
 import { personStream } from '../domain/contribution/events.js'
 import { SCHEMES } from '../domain/schemes.js'
 import { personBalances, type PersonBalancesDoc } from '../../projections/index.js'
-import type { ReadModelStore } from '../projector/read-model-store.js'
+import { ReadModelDocumentUnavailableError, type ReadModelStore } from '../projector/read-model-store.js'
+import { firstFoldedPosition } from '../projector/first-folded.js'
 import type { Projector } from '../projector/projector.js'
 import { HttpProblem } from './problem.js'
-import { servedDocument } from './read-model-problem.js'
+import { answerOf, readModelProblem, servedDocument } from './read-model-problem.js'
 import { readPosition } from './read-position.js'
 import { CitizenId, Limit, Period, PositionString, RevisionString } from './schemas.js'
 import { personBalancesAt, type Cut } from '../audit/point-in-time.js'
@@ -51,8 +52,18 @@ export const personRoutes =
       const position = await readPosition(deps.projector, request.query.minPosition, deps.readWaitMs)
       // A damaged document, or one the self-check found different from the log: 503, never served.
       const doc = servedDocument<PersonBalancesDoc>(deps.readModels, personBalances.name, personId)
-      if (!doc) throw notFound(personId)
-      return personBalancesAnswer(doc, position)
+      if (!doc) {
+        // No document, yet the projector is past the person's first event: the row was lost (deleted),
+        // not "no such person" (its reads answer 503 until a rebuild; the projector marks it too).
+        const first = await firstFoldedPosition(deps.store, personBalances, personId, personStream(personId))
+        const applied = deps.projector.position
+        if (first !== undefined && applied !== null && applied >= first) {
+          const reason = `the document is missing: the projector applied its first event (position ${first}), yet the read models have no row for it`
+          throw readModelProblem(new ReadModelDocumentUnavailableError({ projection: personBalances.name, key: personId, kind: 'damaged', reason, position: null }))
+        }
+        throw notFound(personId)
+      }
+      return answerOf(personBalances.name, personId, doc, (d) => personBalancesAnswer(d, position))
     })
 
     app.get(

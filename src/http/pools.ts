@@ -5,7 +5,7 @@ import { poolBalances, type PoolBalancesDoc } from '../../projections/index.js'
 import type { ReadModelStore } from '../projector/read-model-store.js'
 import type { Projector } from '../projector/projector.js'
 import { HttpProblem } from './problem.js'
-import { servedDocument } from './read-model-problem.js'
+import { answerOf, servedDocument } from './read-model-problem.js'
 import { readPosition } from './read-position.js'
 import { Region } from './schemas.js'
 import { getPoolBalances } from './access.js'
@@ -47,7 +47,8 @@ export const poolRoutes =
         // A damaged document, or one the self-check found different (or missing): 503, never served.
         const stored = servedDocument<PoolBalancesDoc>(deps.readModels, poolBalances.name, region)
         if (!stored && !deps.knownRegions.has(region)) throw poolNotFound(region)
-        return poolBalancesAnswer(stored ?? poolBalances.initial(region), position)
+        if (!stored) return poolBalancesAnswer(poolBalances.initial(region), position)
+        return answerOf(poolBalances.name, region, stored, (d) => poolBalancesAnswer(d, position))
       },
     )
   }

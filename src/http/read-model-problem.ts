@@ -24,6 +24,20 @@ export function readModelProblem(err: ReadModelDocumentUnavailableError): HttpPr
 }
 
 /**
+ * `build(doc)`, the answer made of a stored document; a document of the wrong shape (`{}`, `[]`:
+ * `build` throws) is damaged, never a 500.
+ * @throws HttpProblem 503 `read-model-damaged` ({@link readModelProblem}) when `build` throws.
+ */
+export function answerOf<Doc, Answer>(projection: string, key: string, doc: Doc, build: (doc: Doc) => Answer): Answer {
+  try {
+    return build(doc)
+  } catch (err) {
+    const reason = `the stored document cannot be turned into the answer: it is not a ${projection} document (${(err as Error).message})`
+    throw readModelProblem(new ReadModelDocumentUnavailableError({ projection, key, kind: 'damaged', reason, position: null }))
+  }
+}
+
+/**
  * The document to serve (see ReadModelStore.readDocument), or `undefined` when there is none.
  * @throws HttpProblem 503 ({@link readModelProblem}) when it is marked or cannot be read.
  */

@@ -158,7 +158,7 @@ export const transferRoutes =
         // A damaged or differing document on the page: 503 naming it, never served.
         let page: { key: string; doc: TransferDoc }[]
         try {
-          page = deps.readModels.listDocuments<TransferDoc>(transfersProjection.name, { limit, ...(q.after ? { afterKey: q.after } : {}), keep, refuseUnavailable: true })
+          page = deps.readModels.listDocuments<TransferDoc>(transfersProjection.name, { limit, ...(q.after ? { afterKey: q.after } : {}), keep, valid: isTransferDoc, refuseUnavailable: true })
         } catch (err) {
           if (err instanceof ReadModelDocumentUnavailableError) throw readModelProblem(err)
           throw err
@@ -171,6 +171,14 @@ export const transferRoutes =
       },
     )
   }
+
+/** Whether a stored document has the transfers projection's shape (the fields a page shows and
+ * filters on): one that has not (`{}`, `[]`) is damaged, and its page answers 503. */
+function isTransferDoc(d: unknown): d is TransferDoc {
+  if (typeof d !== 'object' || d === null || Array.isArray(d)) return false
+  const r = d as Record<string, unknown>
+  return ['transferId', 'personId', 'fromRegion', 'toRegion', 'state', 'registeredOn'].every((f) => typeof r[f] === 'string')
+}
 
 /** Whether the step a transfer waits for is past its due date (15 working days). */
 function isOverdue(d: TransferDoc, today: string, daysOff: ReadonlySet<string>): boolean {

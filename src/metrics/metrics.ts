@@ -47,7 +47,8 @@ export interface LedgerMetrics {
    * was resumed. */
   readonly projectionResubscriptions: Counter
   /** `ledger_read_model_differences_total{projection}`: documents the read models' self-check found
-   * different from the log, or damaged (src/projector/self-check.ts). */
+   * different from the log, or damaged (src/projector/self-check.ts), and documents the projector
+   * found damaged (src/projector/projector.ts). */
   readonly readModelDifferences: Counter<'projection'>
   /**
    * Registers the scrape-time gauges of the projections over `store` and `projector`:
@@ -112,7 +113,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Ledge
   })
   const readModelDifferences = new Counter({
     name: 'ledger_read_model_differences_total',
-    help: 'Read-model documents the background self-check found different from the fold of the log, or damaged, by projection (cure: ledger projections rebuild).',
+    help: 'Read-model documents the background self-check found different from the fold of the log, or the self-check or the projector found damaged, by projection (cure: ledger projections rebuild).',
     labelNames: ['projection'] as const,
     registers,
   })

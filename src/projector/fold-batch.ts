@@ -16,6 +16,12 @@ export type LoadDocument = (projection: string, key: string) => StoredDocument |
  * Idempotent: an event whose `position` is at or before the stored document's position is already
  * in it and is not folded again (a checkpoint moved back, a batch refolded after a swap or a crash,
  * a second folder). A damaged document ({@link DAMAGED}) is left out of the batch.
+ *
+ * With `onDamaged`: a STORED document that the projection's `evolve` cannot fold (valid JSON of the
+ * wrong shape, `{}` or `[]`: it throws) is damaged too: reported once through `onDamaged`, its
+ * changes of this batch dropped, and left out of the rest of the batch; the other documents fold on.
+ * Without it (or when the fold started from the projection's initial document: a projection's
+ * fault, not the file's) the error is thrown.
  * @returns the changed documents per projection name.
  */
 export function foldBatch(
@@ -23,6 +29,7 @@ export function foldBatch(
   projections: readonly DocumentProjection<unknown>[],
   load: LoadDocument,
   changes: DocumentChanges = new Map(),
+  onDamaged?: (projection: string, key: string, reason: string) => void,
 ): DocumentChanges {
   /** Per projection, the stored documents loaded in this batch (`undefined`: none; DAMAGED). */
   const loaded = new Map<string, Map<string, StoredDocument | undefined | typeof DAMAGED>>()
@@ -40,7 +47,17 @@ export function foldBatch(
         let docs = changes.get(projection.name)
         if (!docs) changes.set(projection.name, (docs = new Map()))
         const doc = docs.has(key) ? docs.get(key) : (stored?.doc ?? projection.initial(key))
-        docs.set(key, projection.evolve(doc, event, key))
+        let next: unknown
+        try {
+          next = projection.evolve(doc, event, key)
+        } catch (err) {
+          if (onDamaged === undefined || stored === undefined) throw err
+          docs.delete(key)
+          cache.set(key, DAMAGED)
+          onDamaged(projection.name, key, `the stored document cannot be folded: it is not a ${projection.name} document (${(err as Error).message})`)
+          continue
+        }
+        docs.set(key, next)
       }
     }
   }

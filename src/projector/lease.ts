@@ -5,7 +5,13 @@
  * Why a lease row and not a file lock: the lease lives in the same SQLite file as the documents, so
  * the projector's commit checks it in the same transaction as its documents and checkpoint (see
  * ReadModelStore.commitBatch), whatever process or host opened the file; and a holder that
- * crashed is recognised (its pid is gone, or its heartbeat is old) instead of blocking a restart.
+ * crashed is recognised (its pid is gone and its heartbeat stopped, or its heartbeat is old)
+ * instead of blocking a restart.
+ *
+ * A pid alone is not proof: a service in another pid namespace (another container) with the same
+ * hostname shows a pid that looks gone, or even this very pid. So a holder whose pid looks dead is
+ * taken over only once its heartbeat is also older than {@link LEASE_DEAD_HOLDER_GRACE_MS} (a crashed
+ * holder's restart waits for that, about 11 s); one that still heartbeats keeps its lease.
  */
 import os from 'node:os'
 import { randomUUID } from 'node:crypto'
@@ -23,6 +29,12 @@ export const LEASE_TTL_MS = 30_000
 export const LEASE_ACQUIRE_WAIT_MS = 10_000
 /** Pause between two attempts at taking the lease while the file is busy, milliseconds. */
 const LEASE_ACQUIRE_RETRY_MS = 50
+/** Age the heartbeat of a holder whose pid looks dead (gone on this host, or this very pid) must
+ * reach before it is taken over, milliseconds: two missed heartbeats and a second. The start waits
+ * for it (polling every {@link LEASE_DEAD_HOLDER_POLL_MS}) rather than refusing. */
+export const LEASE_DEAD_HOLDER_GRACE_MS = 2 * LEASE_HEARTBEAT_MS + 1_000
+/** Pause between two looks at a dead-looking holder's heartbeat while the start waits, milliseconds. */
+const LEASE_DEAD_HOLDER_POLL_MS = 250
 
 /** The lease row. Instants are ISO 8601 UTC. */
 export interface LeaseHolder {
@@ -47,6 +59,8 @@ export interface ProjectorLeaseOptions {
   file: string
   heartbeatMs?: number
   ttlMs?: number
+  /** Default {@link LEASE_DEAD_HOLDER_GRACE_MS} (2 × `heartbeatMs` + 1 s when that is given). */
+  deadHolderGraceMs?: number
   logger?: LeaseLogger
   /** The current instant (tests). Default the system clock. */
   now?: () => Date
@@ -73,6 +87,7 @@ export class ProjectorLease {
   readonly owner = `${os.hostname()}:${process.pid}:${randomUUID()}`
   private readonly heartbeatMs: number
   private readonly ttlMs: number
+  private readonly graceMs: number
   private readonly now: () => Date
   private timer: NodeJS.Timeout | undefined
   private lostDetail: string | undefined
@@ -83,6 +98,7 @@ export class ProjectorLease {
   ) {
     this.heartbeatMs = options.heartbeatMs ?? LEASE_HEARTBEAT_MS
     this.ttlMs = options.ttlMs ?? LEASE_TTL_MS
+    this.graceMs = options.deadHolderGraceMs ?? (options.heartbeatMs !== undefined ? 2 * options.heartbeatMs + 1_000 : LEASE_DEAD_HOLDER_GRACE_MS)
     this.now = options.now ?? (() => new Date())
   }
 
@@ -93,33 +109,49 @@ export class ProjectorLease {
 
   /**
    * Takes the lease (one IMMEDIATE transaction; retried while the file is busy, up to
-   * {@link LEASE_ACQUIRE_WAIT_MS}) and starts the heartbeat. A holder on this host whose process is
-   * gone, or whose heartbeat is older than the TTL, is taken over (logged).
+   * {@link LEASE_ACQUIRE_WAIT_MS}) and starts the heartbeat. A holder whose heartbeat is older than
+   * the TTL is taken over (logged); so is a holder on this host whose pid looks dead (gone, or this
+   * very pid) once its heartbeat is older than the grace ({@link LEASE_DEAD_HOLDER_GRACE_MS}): until
+   * then this waits (asynchronously, polling), and refuses if the holder heartbeats meanwhile.
    * @throws StartRefusedError naming the file and the holder (pid, host, since, last heartbeat)
    *   when another live service holds it.
    * @throws SqliteError SQLITE_BUSY when the file stayed busy for LEASE_ACQUIRE_WAIT_MS.
    */
   async acquire(): Promise<void> {
-    const deadline = Date.now() + LEASE_ACQUIRE_WAIT_MS
+    let deadline = Date.now() + LEASE_ACQUIRE_WAIT_MS
+    let watched: LeaseHolder | undefined
     for (;;) {
+      let outcome: { taken: true } | { waitMs: number; holder: LeaseHolder }
       try {
-        this.tryAcquire()
-        break
+        outcome = this.tryAcquire(watched)
       } catch (err) {
         if (!isBusy(err) || Date.now() >= deadline) throw err
-        await new Promise((resolve) => setTimeout(resolve, LEASE_ACQUIRE_RETRY_MS))
+        await sleep(LEASE_ACQUIRE_RETRY_MS)
+        continue
       }
+      if ('taken' in outcome) break
+      deadline = Date.now() + LEASE_ACQUIRE_WAIT_MS
+      watched = outcome.holder
+      await sleep(Math.min(outcome.waitMs, LEASE_DEAD_HOLDER_POLL_MS))
     }
     this.timer = setInterval(() => this.renew(), this.heartbeatMs)
     this.timer.unref()
   }
 
-  private tryAcquire(): void {
+  /** One attempt (see {@link acquire}): taken, or how long to wait for a dead-looking holder.
+   * @param watched the dead-looking holder seen at the previous attempt. */
+  private tryAcquire(watched: LeaseHolder | undefined): { taken: true } | { waitMs: number; holder: LeaseHolder } {
+    let refusedWhy = ''
     const taken = this.readModels.db
-      .transaction((): { previous?: LeaseHolder; why?: string } | LeaseHolder => {
+      .transaction((): { previous?: LeaseHolder; why?: string } | LeaseHolder | { waitMs: number; holder: LeaseHolder } => {
         const held = this.holder()
-        const why = held === undefined || held.owner === this.owner ? undefined : this.takeOver(held)
-        if (held !== undefined && held.owner !== this.owner && why === undefined) return held
+        const decision = held === undefined || held.owner === this.owner ? undefined : this.takeOver(held, watched?.owner === held.owner ? watched : undefined)
+        if (held !== undefined && decision !== undefined && 'waitMs' in decision) return { waitMs: decision.waitMs, holder: held }
+        if (held !== undefined && decision !== undefined && 'refuse' in decision) {
+          refusedWhy = decision.refuse
+          return held
+        }
+        const why = decision !== undefined && 'why' in decision ? decision.why : undefined
         const at = this.now().toISOString()
         this.readModels.db
           .prepare('INSERT OR REPLACE INTO projector_lease (id, owner, pid, hostname, since, heartbeat) VALUES (1, ?, ?, ?, ?, ?)')
@@ -127,26 +159,41 @@ export class ProjectorLease {
         return { ...(held ? { previous: held } : {}), ...(why ? { why } : {}) }
       })
       .immediate()
+    if ('waitMs' in taken) return taken
     if ('owner' in taken) {
       const ago = Math.round((this.now().getTime() - Date.parse(taken.heartbeat)) / 1000)
       throw new StartRefusedError(
         `another ledger service folds the read models in ${this.options.file}: pid ${taken.pid} on ${taken.hostname}, holding the projector lease since ${taken.since}, ` +
-          `last heartbeat ${taken.heartbeat} (${ago} s ago). Stop it, or give this service another LEDGER_SQLITE_PATH; ` +
-          `a holder that crashed is taken over at once on its own host, or ${Math.round(this.ttlMs / 1000)} s after its last heartbeat`,
+          `last heartbeat ${taken.heartbeat} (${ago} s ago)${refusedWhy}. Stop it, or give this service another LEDGER_SQLITE_PATH; ` +
+          `a holder that crashed is taken over ${Math.round(this.graceMs / 1000)} s after its last heartbeat on its own host, or ${Math.round(this.ttlMs / 1000)} s after it elsewhere`,
       )
     }
     if (taken.previous) this.options.logger?.warn({ file: this.options.file, previous: taken.previous }, `took over the projector lease: ${taken.why}`)
+    return { taken: true }
   }
 
-  /** Why the lease of `held` may be taken over, or `undefined` when its holder is alive. */
-  private takeOver(held: LeaseHolder): string | undefined {
-    if (held.hostname === os.hostname() && !processAlive(held.pid)) return `its holder (pid ${held.pid} on this host) is gone`
-    // This very pid on this host, under another owner id: an earlier run of this process's slot (a
-    // container restarted after a crash runs the service as the same pid, often 1).
-    if (held.hostname === os.hostname() && held.pid === process.pid) return `its holder was an earlier run with this pid (${held.pid}) on this host`
+  /**
+   * What to do about the lease of `held`: take it over (`why`), wait `waitMs` for its heartbeat to
+   * age (its pid looks dead), refuse (`refuse`: a note for the message, may be empty).
+   * @param watched `held` as seen at the previous attempt, when the start is waiting for it.
+   */
+  private takeOver(held: LeaseHolder, watched: LeaseHolder | undefined): { why: string } | { waitMs: number } | { refuse: string } {
     const age = this.now().getTime() - Date.parse(held.heartbeat)
-    if (!(age <= this.ttlMs)) return `its holder's last heartbeat (${held.heartbeat}) is older than ${this.ttlMs} ms`
-    return undefined
+    const here = held.hostname === os.hostname()
+    // Gone on this host, or this very pid under another owner id (a container restarted after a
+    // crash runs the service as the same pid, often 1). Either may also be a live service in another
+    // pid namespace with the same hostname: its heartbeat tells.
+    const dead = here && !processAlive(held.pid) ? `its holder (pid ${held.pid} on this host) is gone` : undefined
+    const samePid = here && held.pid === process.pid ? `its holder was an earlier run with this pid (${held.pid}) on this host` : undefined
+    const looksDead = dead ?? samePid
+    if (looksDead !== undefined) {
+      if (watched !== undefined && watched.heartbeat !== held.heartbeat)
+        return { refuse: ` (its pid looks ${dead ? 'gone' : 'like this one'} from here, yet it heartbeats: a service in another pid namespace?)` }
+      if (!(age < this.graceMs)) return { why: `${looksDead}, and its last heartbeat (${held.heartbeat}) is older than ${this.graceMs} ms` }
+      return { waitMs: this.graceMs - age }
+    }
+    if (!(age <= this.ttlMs)) return { why: `its holder's last heartbeat (${held.heartbeat}) is older than ${this.ttlMs} ms` }
+    return { refuse: '' }
   }
 
   /** Renews the heartbeat; a busy file is tried again at the next beat; a lease another took is lost. */
@@ -195,6 +242,8 @@ export class ProjectorLease {
     }
   }
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 const describe = (h: LeaseHolder | undefined): string =>
   h === undefined ? 'nobody holds it' : `held by pid ${h.pid} on ${h.hostname} since ${h.since}, last heartbeat ${h.heartbeat}`

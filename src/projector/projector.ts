@@ -3,6 +3,7 @@ import type { EventStore, RecordedEvent } from '../eventstore/port.js'
 import type { DocumentProjection } from '../../projections/projection.js'
 import { CheckpointMovedError, DocumentDamagedError, LeaseLostError, isBusy, type ReadModelStore } from './read-model-store.js'
 import { DAMAGED, foldBatch } from './fold-batch.js'
+import { firstFoldedPosition } from './first-folded.js'
 import { maskPersonIdsInText } from '../logging.js'
 
 /** Minimal logger shape (pino's). */
@@ -48,6 +49,9 @@ export interface ProjectorOptions {
   /** Called when a commit found the lease held by another (the projector goes on retrying, and
    * writes nothing, until stopped). */
   onLeaseLost?: (detail: string) => void
+  /** Called once per document the projector found damaged and marked (the metric
+   * `ledger_read_model_differences_total`), after the batch that marked it is committed. Must not throw. */
+  onDamaged?: (projection: string) => void
 }
 
 const TIMED_OUT = Symbol('timed out')
@@ -217,7 +221,13 @@ export class Projector {
     const last = fresh.at(-1)
     if (!last) return
     const damaged: { projection: string; key: string; reason: string }[] = []
+    const missing = await this.missingDocuments(fresh)
     const changes = foldBatch(fresh, this.options.projections, (projection, key) => {
+      const lost = missing.get(`${projection}\u0000${key}`)
+      if (lost !== undefined) {
+        if (this.options.readModels.markOf(projection, key)?.kind !== 'damaged') damaged.push({ projection, key, reason: lost })
+        return DAMAGED
+      }
       try {
         return this.options.readModels.loadDocument(projection, key)
       } catch (err) {
@@ -226,6 +236,8 @@ export class Projector {
         if (this.options.readModels.markOf(projection, key)?.kind !== 'damaged') damaged.push({ projection, key, reason: err.reason })
         return DAMAGED
       }
+    }, new Map(), (projection, key, reason) => {
+      if (this.options.readModels.markOf(projection, key)?.kind !== 'damaged') damaged.push({ projection, key, reason })
     })
     for (const d of damaged)
       this.options.logger?.error(
@@ -247,7 +259,44 @@ export class Projector {
       }
     }
     this.current = last.position
+    for (const d of damaged) this.options.onDamaged?.(d.projection)
     for (const w of this.waiters) if (w.min <= last.position) w.resolve()
+  }
+
+  /**
+   * The documents of stream-fed projections (`streamsOf`) this batch would fold onto an initial
+   * document although they should exist: the first event of the batch that touches one is on the
+   * document's own stream, after the stream's first event folded into it, yet the file has no row
+   * (it was deleted). Folding on would make a wrong document (a balance from zero): such a document
+   * is marked damaged (missing) and skipped until a rebuild. Only events of revision > 0 whose
+   * document is absent are looked into (one stream read each: rare).
+   * @returns `projection\u0000key` → why.
+   */
+  private async missingDocuments(events: readonly RecordedEvent[]): Promise<Map<string, string>> {
+    const missing = new Map<string, string>()
+    const seen = new Set<string>()
+    for (const e of events) {
+      for (const projection of this.options.projections) {
+        if (projection.streamsOf === undefined) continue
+        for (const key of projection.keysOf(e)) {
+          const id = `${projection.name}\u0000${key}`
+          if (seen.has(id)) continue
+          seen.add(id)
+          if (e.revision === 0n || !projection.streamsOf(key).includes(e.stream)) continue
+          let present: boolean
+          try {
+            present = this.options.readModels.hasDocument(projection.name, key)
+          } catch {
+            continue // unreadable: the fold marks it damaged
+          }
+          if (present) continue
+          const first = await firstFoldedPosition(this.options.store, projection, key, e.stream)
+          if (first !== undefined && first < e.position)
+            missing.set(id, `the document is missing: its first event (position ${first}) was applied, yet the file has no row for it`)
+        }
+      }
+    }
+    return missing
   }
 }
 

@@ -287,6 +287,13 @@ export class ReadModelStore {
     return this.storedDocument(projection, key)
   }
 
+  /** Whether the file has a row for the document (not parsed); like {@link loadDocument}, it starts
+   * a fold's observation of the swap generation (what it saw is checked at the commit). */
+  hasDocument(projection: string, key: string): boolean {
+    this.observedGeneration ??= this.generation()
+    return this.db.prepare('SELECT 1 FROM read_models WHERE projection = ? AND key = ?').get(projection, key) !== undefined
+  }
+
   /** {@link loadDocument} without starting a fold's observation of the swap generation. */
   private storedDocument(projection: string, key: string): StoredDocument | undefined {
     let row: { doc: string; position: string | null } | undefined
@@ -333,14 +340,25 @@ export class ReadModelStore {
     return (this.db.prepare('SELECT projection, key, kind, reason, position FROM read_model_marks WHERE projection = ? ORDER BY key').all(projection) as MarkRow[]).map(markOfRow)
   }
 
-  /** Marks documents (one transaction); a damaged mark is never turned into a differing one.
+  /** Marks documents (one transaction); a damaged mark is never turned into a differing one. With
+   * `generation` (see {@link swapGeneration}), writes nothing and answers `false` when the file's
+   * swap generation is no longer that one; else `true`.
    * @throws SqliteError SQLITE_BUSY when the write lock is not had within the busy timeout. */
-  markDocuments(marks: readonly DocumentMark[]): void {
-    if (marks.length === 0) return
+  markDocuments(marks: readonly DocumentMark[], options: { generation?: string } = {}): boolean {
+    if (marks.length === 0) return true
     const at = new Date().toISOString()
-    this.db.transaction(() => {
+    return this.db.transaction(() => {
+      // Found in an older snapshot: a rebuild swapped documents in since, the marks may name cured ones.
+      if (options.generation !== undefined && this.generation() !== options.generation) return false
       for (const m of marks) this.putMarkStmt.run({ projection: m.projection, key: m.key, kind: m.kind, reason: m.reason, position: m.position?.toString() ?? null, at })
+      return true
     }).immediate()
+  }
+
+  /** The swap generation (the number of rebuild swaps made on this file, a decimal string): read
+   * inside {@link snapshot}, it names the documents that snapshot saw. */
+  swapGeneration(): string {
+    return this.generation()
   }
 
   /**
@@ -369,13 +387,14 @@ export class ReadModelStore {
   /**
    * Documents of one projection in key order, after `afterKey`, at most `limit` of them that pass
    * `keep` (scanning stops there: bounded work for a page). With `refuseUnavailable` (what a
-   * client is served), a marked or unparseable document among them throws
-   * ReadModelDocumentUnavailableError.
+   * client is served), a document among them that is unparseable, not of the projection's shape
+   * (`valid` answers false), or marked and kept by `keep` (a marked one the filter leaves out is
+   * skipped) throws ReadModelDocumentUnavailableError.
    * @throws SyntaxError for a document that is not JSON (without `refuseUnavailable`).
    */
   listDocuments<Doc>(
     projection: string,
-    options: { limit: number; afterKey?: string; keep?: (doc: Doc) => boolean; refuseUnavailable?: boolean },
+    options: { limit: number; afterKey?: string; keep?: (doc: Doc) => boolean; valid?: (doc: unknown) => boolean; refuseUnavailable?: boolean },
   ): { key: string; doc: Doc }[] {
     const out: { key: string; doc: Doc }[] = []
     const rows = this.db
@@ -383,17 +402,20 @@ export class ReadModelStore {
       .iterate(projection, options.afterKey ?? '') as IterableIterator<{ key: string; doc: string }>
     for (const row of rows) {
       let doc: Doc
+      const mark = options.refuseUnavailable === true ? this.markOf(projection, row.key) : undefined
       if (options.refuseUnavailable === true) {
-        const mark = this.markOf(projection, row.key)
-        if (mark) throw new ReadModelDocumentUnavailableError(mark)
+        const damaged = (reason: string) => new ReadModelDocumentUnavailableError(mark ?? { projection, key: row.key, kind: 'damaged', reason, position: null })
         try {
           doc = parseDocument(projection, row.key, row.doc) as Doc
         } catch (err) {
-          if (err instanceof DocumentDamagedError) throw new ReadModelDocumentUnavailableError({ projection, key: row.key, kind: 'damaged', reason: err.reason, position: null })
+          if (err instanceof DocumentDamagedError) throw damaged(err.reason)
           throw err
         }
+        if (options.valid && !options.valid(doc)) throw damaged(`it is not a ${projection} document`)
       } else doc = JSON.parse(row.doc) as Doc
+      // The filter first: a marked document the page would not show does not refuse the page.
       if (options.keep && !options.keep(doc)) continue
+      if (mark) throw new ReadModelDocumentUnavailableError(mark)
       out.push({ key: row.key, doc })
       if (out.length >= options.limit) break
     }

@@ -5,7 +5,7 @@
  * - Documents of a projection that names its streams (`streamsOf`: person balances, transfers): a
  *   sample of {@link SELF_CHECK_SAMPLE_DOCUMENTS} per pass, taken in key order from where the last
  *   pass stopped (every document is checked in turn), each refolded from its streams up to the
- *   document's own position.
+ *   snapshot's checkpoint (or its own position when later).
  * - Documents fed by the whole log (pool balances): the check keeps an in-memory fold of the whole
  *   log for those projections, advanced each pass to the checkpoint, and compares EVERY document
  *   (a document the fold has and the file lacks is a difference: it is no longer read as zeros).
@@ -29,7 +29,7 @@ import { MAIN_CHECKPOINT, type DocumentMark, type ReadModelStore } from './read-
 /** Default interval between two passes, milliseconds (LEDGER_READ_MODEL_CHECK_INTERVAL_MS; 0: off). */
 export const DEFAULT_READ_MODEL_CHECK_INTERVAL_MS = 60_000
 /** Documents of each stream-fed projection checked per pass. */
-export const SELF_CHECK_SAMPLE_DOCUMENTS = 20
+export const SELF_CHECK_SAMPLE_DOCUMENTS = 200
 /** Events of the whole-log fold between two turns given to the event loop. */
 const LOG_FOLD_YIELD_EVENTS = 1_000
 
@@ -79,8 +79,9 @@ export class ReadModelSelfCheck {
   private readonly folded = new Map<string, Map<string, unknown>>()
   /** Position the whole-log fold has reached (`null`: nothing folded). */
   private foldedTo: bigint | null = null
-  /** Marks not yet written (the file was busy). */
-  private pending: DocumentMark[] = []
+  /** Marks not yet written (the file was busy), with the swap generation of the snapshot they were
+   * found in (a rebuild's swap since then drops them: they may name cured documents). */
+  private pending: { generation: string; marks: DocumentMark[] } | undefined
   private timer: NodeJS.Timeout | undefined
   private running: Promise<unknown> | undefined
   private stopped = false
@@ -137,12 +138,21 @@ export class ReadModelSelfCheck {
         return { projection: p, rows }
       })
       const whole = this.logFed.map((p) => ({ projection: p, rows: rm.documentRows(p.name) }))
-      return { checkpoint, sampled, whole }
+      return { checkpoint, sampled, whole, generation: rm.swapGeneration() }
     })
     const found: DocumentMark[] = []
     let checked = 0
     if (snap.checkpoint === null) return { checkpoint: null, checked, differences: found }
     const checkpoint = snap.checkpoint
+    // Read after the snapshot (the head only grows): a document folded beyond it cannot be right.
+    const head = await this.options.store.headPosition()
+    const beyondHead = (projection: string, key: string, position: bigint) => {
+      found.push({ projection, key, kind: 'differs', reason: `its position ${position} is beyond the head of the log (${head ?? 'empty'})`, position })
+      this.options.logger?.error(
+        { projection, key: maskPersonIdsInText(key), position: position.toString(), head: head?.toString() ?? null },
+        `read model differs from the log: ${projection}/${maskPersonIdsInText(key)} is folded beyond the log's head; not served until \`ledger projections rebuild ${projection}\``,
+      )
+    }
     const marked = (projection: string, key: string) => rm.markOf(projection, key) !== undefined
     const parse = (projection: string, key: string, text: string, position: bigint | null): { ok: true; doc: unknown } | { ok: false } => {
       try {
@@ -161,29 +171,36 @@ export class ReadModelSelfCheck {
       )
     }
 
-    // Stream-fed documents: each refolded from its streams up to its own position.
+    // Stream-fed documents: each refolded from its streams up to the checkpoint (every event of its
+    // streams up to there must be in it: a document that missed events is a difference too), or up
+    // to its own position when that is later (a checkpoint moved back by hand).
     for (const { projection, rows } of snap.sampled) {
       for (const row of rows) {
         this.cursors.set(projection.name, row.key)
         if (row.position === null || marked(projection.name, row.key)) continue
+        if (head === null || row.position > head) {
+          beyondHead(projection.name, row.key, row.position)
+          continue
+        }
         const parsed = parse(projection.name, row.key, row.doc, row.position)
         if (!parsed.ok) continue
-        const expected = await this.refold(projection, row.key, row.position)
+        const upTo = row.position > checkpoint ? row.position : checkpoint
+        const expected = await this.refold(projection, row.key, upTo)
         // The embedded store's reads only await resolved promises: give timers and sockets a turn.
         await setImmediate()
         checked++
-        if (expected === undefined || !same(parsed.doc, expected)) differ(projection.name, row.key, row.position, parsed.doc, expected)
+        if (expected === undefined || !same(parsed.doc, expected)) differ(projection.name, row.key, upTo, parsed.doc, expected)
       }
     }
 
     // Log-fed documents: the whole-log fold advanced to the snapshot's checkpoint, every document compared.
-    // Only when the documents are all folded up to the checkpoint and the fold reached exactly it:
-    // a checkpoint moved back (by hand) leaves documents ahead of it until the projector is past it
-    // again, and a fold already beyond it cannot go back; those passes compare no log-fed document.
-    const comparable =
-      this.logFed.length > 0 &&
-      (this.foldedTo === null || this.foldedTo <= checkpoint) &&
-      snap.whole.every(({ rows }) => rows.every((r) => r.position === null || r.position <= checkpoint))
+    // Decided per document: one folded ahead of the checkpoint (a checkpoint moved back by hand) is
+    // left until the projector is past it again, unless it is beyond the log's head (a difference).
+    // A fold already beyond the checkpoint cannot go back: such a pass compares no log-fed document.
+    for (const { projection, rows } of snap.whole)
+      for (const row of rows)
+        if (row.position !== null && (head === null || row.position > head) && !marked(projection.name, row.key)) beyondHead(projection.name, row.key, row.position)
+    const comparable = this.logFed.length > 0 && (this.foldedTo === null || this.foldedTo <= checkpoint)
     if (comparable) await this.advance(checkpoint)
     if (comparable && this.foldedTo === checkpoint) {
       for (const { projection, rows } of snap.whole) {
@@ -192,6 +209,7 @@ export class ReadModelSelfCheck {
         for (const row of rows) {
           stored.add(row.key)
           if (marked(projection.name, row.key)) continue
+          if (row.position !== null && row.position > checkpoint) continue
           const parsed = parse(projection.name, row.key, row.doc, row.position)
           if (!parsed.ok) continue
           checked++
@@ -214,19 +232,24 @@ export class ReadModelSelfCheck {
         )
       this.options.onDifference?.(d.projection)
     }
-    this.pending.push(...found)
+    // Marks of an older snapshot left by a busy file: kept only while no swap happened since.
+    if (this.pending !== undefined && this.pending.generation !== snap.generation) this.pending = undefined
+    this.pending = { generation: snap.generation, marks: [...(this.pending?.marks ?? []), ...found] }
     this.writeMarks()
     return { checkpoint, checked, differences: found }
   }
 
-  /** Writes the pending marks; a busy file keeps them for the next pass. */
+  /** Writes the pending marks, unless a rebuild swapped documents in since their snapshot (then they
+   * are dropped: the next pass checks the new documents); a busy file keeps them for the next pass. */
   private writeMarks(): void {
-    if (this.pending.length === 0) return
+    const pending = this.pending
+    if (pending === undefined || pending.marks.length === 0) return
     try {
-      this.options.readModels.markDocuments(this.pending)
-      this.pending = []
+      if (!this.options.readModels.markDocuments(pending.marks, { generation: pending.generation }))
+        this.options.logger?.warn({ marks: pending.marks.length }, 'read-model self-check: a rebuild swapped documents in since these differences were found; not marked (the next pass checks again)')
+      this.pending = undefined
     } catch (err) {
-      this.options.logger?.warn({ err, marks: this.pending.length }, 'read-model self-check: could not record the differences now (the file is busy?); trying again at the next pass')
+      this.options.logger?.warn({ err, marks: pending.marks.length }, 'read-model self-check: could not record the differences now (the file is busy?); trying again at the next pass')
     }
   }
 
