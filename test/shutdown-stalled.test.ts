@@ -6,7 +6,7 @@ import { appendKey } from '../src/cli/keys.js'
 import { SHUTDOWN_STALL_MS } from '../src/http/closing.js'
 import { HEADERS_TIMEOUT_MS } from '../src/http/limits.js'
 import { employerId } from './helpers/http.js'
-import { exitWithin, startService } from './helpers/service-process.js'
+import { exitWithin, serviceEnv, startService } from './helpers/service-process.js'
 
 /**
  * A graceful shutdown is not held by stalled clients (issue #14): a connection that sent only part
@@ -29,17 +29,7 @@ t.test('SIGTERM with one connection holding half its headers and one half its bo
   const EMPLOYER = employerId('0001')
   const payroll = createKey({ id: 'payroll-1', role: 'payroll', employers: [EMPLOYER] })
   appendKey(path.join(dir, 'keys.json'), payroll.entry)
-  const running = await startService(t, {
-    ...process.env,
-    NODE_ENV: 'production',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    LEDGER_SQLITE_PATH: path.join(dir, 'ledger.sqlite'),
-    LEDGER_KEYS_PATH: path.join(dir, 'keys.json'),
-    LEDGER_RATE_LIMIT_PER_MINUTE: '0',
-    LEDGER_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-  })
+  const running = await startService(t, serviceEnv(dir, { LEDGER_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) }))
   const { hostname, port } = new URL(running.address)
   const open = (text: string) => {
     const socket = net.connect(Number(port), hostname)

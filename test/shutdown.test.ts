@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { createKey } from '../src/auth/api-keys.js'
 import { appendKey } from '../src/cli/keys.js'
 import { employerId, personId } from './helpers/http.js'
-import { exitWithin, startService, type ServiceProcess } from './helpers/service-process.js'
+import { exitWithin, serviceEnv as baseServiceEnv, startService, type ServiceProcess } from './helpers/service-process.js'
 
 /**
  * Shutdown under load (issue #9). The service runs as a child process on a SQLite file (started as
@@ -87,17 +87,7 @@ interface LogLine {
 type Running = ServiceProcess<LogLine>
 
 /** The service's environment: a free port, the data directory's SQLite file and keys file. */
-const serviceEnv = (dir: string): NodeJS.ProcessEnv => ({
-  ...process.env,
-  NODE_ENV: 'production',
-  PORT: '0',
-  HOST: '127.0.0.1',
-  LOG_LEVEL: 'info',
-  LEDGER_SQLITE_PATH: path.join(dir, 'ledger.sqlite'),
-  LEDGER_KEYS_PATH: path.join(dir, 'keys.json'),
-  LEDGER_RATE_LIMIT_PER_MINUTE: '0',
-  LEDGER_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-})
+const serviceEnv = (dir: string): NodeJS.ProcessEnv => baseServiceEnv(dir, { LEDGER_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) })
 
 /** Starts the service (`node src/server.ts` or `node src/cli/ledger.ts serve`) and waits until it listens. */
 const start = (t: Test, args: string[], env: NodeJS.ProcessEnv): Promise<Running> => startService<LogLine>(t, env, { args })

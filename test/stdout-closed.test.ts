@@ -1,6 +1,5 @@
 import t from 'tap'
-import path from 'node:path'
-import { exitWithin, startService } from './helpers/service-process.js'
+import { exitWithin, serviceEnv, startService } from './helpers/service-process.js'
 
 /**
  * Logging to a standard output that is gone (issue #14): `npm start | tee log`, then Ctrl-C, and
@@ -17,16 +16,7 @@ const SHUTDOWN_TIMEOUT_MS = 10_000
 
 t.test('standard output closed, then a request and SIGTERM: exit 0', async (t) => {
   const dir = t.testdir()
-  const running = await startService(t, {
-    ...process.env,
-    NODE_ENV: 'production',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    LEDGER_SQLITE_PATH: path.join(dir, 'ledger.sqlite'),
-    LEDGER_KEYS_PATH: path.join(dir, 'keys.json'),
-    LEDGER_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-  })
+  const running = await startService(t, serviceEnv(dir, { LEDGER_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) }))
   // Given the reader of the service's standard output gone,
   running.child.stdout!.destroy()
   // when a request is logged (its lines meet the closed pipe) and is still answered,

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { createKey } from '../src/auth/api-keys.js'
 import { appendKey } from '../src/cli/keys.js'
 import { employerId, personId } from './helpers/http.js'
-import { ROOT, exitWithin, startService } from './helpers/service-process.js'
+import { ROOT, exitWithin, serviceEnv as baseServiceEnv, startService } from './helpers/service-process.js'
 
 /**
  * The embedded store's faults with the service in a child process (issue #14): the data file
@@ -69,17 +69,8 @@ function dataDir(t: Test, dir = t.testdir()) {
   return { dir, tokens: { payroll: payroll.token, auditor: auditor.token } }
 }
 
-const serviceEnv = (dir: string, keysDir = dir): NodeJS.ProcessEnv => ({
-  ...process.env,
-  NODE_ENV: 'production',
-  PORT: '0',
-  HOST: '127.0.0.1',
-  LOG_LEVEL: 'info',
-  LEDGER_SQLITE_PATH: path.join(dir, 'ledger.sqlite'),
-  LEDGER_KEYS_PATH: path.join(keysDir, 'keys.json'),
-  LEDGER_RATE_LIMIT_PER_MINUTE: '0',
-  LEDGER_SHUTDOWN_TIMEOUT_MS: '10000',
-})
+const serviceEnv = (dir: string, keysDir = dir): NodeJS.ProcessEnv =>
+  baseServiceEnv(dir, { LEDGER_KEYS_PATH: path.join(keysDir, 'keys.json'), LEDGER_SHUTDOWN_TIMEOUT_MS: '10000' })
 
 type Answer = { status: number; body: any }
 

@@ -16,6 +16,23 @@ export const SERVER = path.join(ROOT, 'src/server.ts')
 /** Longest a start may take (the TypeScript loader compiles the sources first), milliseconds. */
 export const START_TIMEOUT_MS = 60_000
 
+/**
+ * The service's environment for a test: this process's, JSON logs (`NODE_ENV=production`) at info,
+ * a free port on loopback, the SQLite file and the keys file in `dir`, no rate limit; `overrides`
+ * last (e.g. `LEDGER_SHUTDOWN_TIMEOUT_MS`).
+ */
+export const serviceEnv = (dir: string, overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+  ...process.env,
+  NODE_ENV: 'production',
+  PORT: '0',
+  HOST: '127.0.0.1',
+  LOG_LEVEL: 'info',
+  LEDGER_SQLITE_PATH: path.join(dir, 'ledger.sqlite'),
+  LEDGER_KEYS_PATH: path.join(dir, 'keys.json'),
+  LEDGER_RATE_LIMIT_PER_MINUTE: '0',
+  ...overrides,
+})
+
 /** A JSON log line of the service (the fields the tests read). */
 export interface ServiceLogLine {
   level?: number
