@@ -2,13 +2,7 @@ import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import { buildApp } from '../src/app.js'
-import { systemAuthenticator } from '../src/http/auth.js'
-import { openSqliteEventStore, WRITE_LOCK_WAIT_MS } from '../src/eventstore/sqlite/sqlite-event-store.js'
-import { loadPensionTables, loadPolicyBook } from '../src/policy-loader.js'
-import { Projector } from '../src/projector/projector.js'
-import { ReadModelStore } from '../src/projector/read-model-store.js'
-import { PROJECTIONS } from '../projections/index.js'
+import { WRITE_LOCK_WAIT_MS } from '../src/eventstore/sqlite/sqlite-event-store.js'
 import { collect } from './helpers/async.js'
 import { json, personId, submission } from './helpers/http.js'
 import { createTestLedger } from './helpers/ledger.js'
@@ -100,28 +94,9 @@ async function holdWriteLock(t: Test, file: string) {
 /** The app over a SQLite file for the log (read models in memory, so only the store's connection
  * meets the lock). */
 async function fileLedger(t: Test, file: string) {
-  const store = openSqliteEventStore({ path: file })
-  const readModels = new ReadModelStore(':memory:')
-  const projector = new Projector({ store, readModels, projections: PROJECTIONS })
-  projector.start()
-  const app = await buildApp({
-    store,
-    storeKind: 'sqlite',
-    readModels,
-    projector,
-    policies: loadPolicyBook(),
-    pensionTables: loadPensionTables(),
-    authenticator: systemAuthenticator,
-    readWaitMs: 2_000,
-    maxBodyBytes: 4 * 1024 * 1024,
-  })
-  t.teardown(async () => {
-    await app.close()
-    await projector.stop()
-    await store.close()
-    readModels.close()
-  })
-  return { app, store }
+  const ledger = await createTestLedger({ file, readModelsInMemory: true })
+  t.teardown(ledger.close)
+  return ledger
 }
 
 t.test('another process holds the write lock: /healthz answered meanwhile, the submission written after the release', async (t) => {

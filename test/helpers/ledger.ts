@@ -24,11 +24,15 @@ export async function createTestLedger(
     /** A SQLite file for the log and the read models (bound to it, as the service binds them)
      * instead of memory: for tests that open the file again (the auditor's replay, the CLI). */
     file?: string
+    /** With `file`: the read models in memory all the same (only the store's connection opens the
+     * file, e.g. for a test of another process's write lock). */
+    readModelsInMemory?: boolean
   } = {},
 ) {
   const store = openSqliteEventStore({ path: options.file ?? ':memory:' })
-  const readModels = new ReadModelStore(options.file ?? ':memory:')
-  if (options.file) readModels.bindToStore('sqlite')
+  const readModelsFile = options.readModelsInMemory ? undefined : options.file
+  const readModels = new ReadModelStore(readModelsFile ?? ':memory:')
+  if (readModelsFile) readModels.bindToStore('sqlite')
   const projector = new Projector({ store, readModels, projections: PROJECTIONS })
   projector.start()
   const app = await buildApp({

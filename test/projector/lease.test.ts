@@ -10,6 +10,7 @@ import { appendKey } from '../../src/cli/keys.js'
 import { LEASE_DEAD_HOLDER_GRACE_MS, LEASE_TTL_MS } from '../../src/projector/lease.js'
 import { runLedgerCli } from '../helpers/cli.js'
 import { employerId, personId } from '../helpers/http.js'
+import { serviceEnv } from '../helpers/service-process.js'
 
 /**
  * One projector per read-model file (issue #14): services run as child processes on one
@@ -44,16 +45,7 @@ interface Running {
   log: { msg?: string; level?: number }[]
 }
 
-const envFor = (dir: string): NodeJS.ProcessEnv => ({
-  NODE_ENV: 'production',
-  PORT: '0',
-  HOST: '127.0.0.1',
-  LOG_LEVEL: 'info',
-  LEDGER_SQLITE_PATH: path.join(dir, 'ledger.sqlite'),
-  LEDGER_KEYS_PATH: path.join(dir, 'keys.json'),
-  LEDGER_RATE_LIMIT_PER_MINUTE: '0',
-  LEDGER_SEAL_INTERVAL_MS: '0',
-})
+const envFor = (dir: string): NodeJS.ProcessEnv => serviceEnv(dir, { LEDGER_SEAL_INTERVAL_MS: '0' })
 
 /** Spawns the service; resolves when it listens, or when it exits first (`address` then ''). */
 async function spawnService(t: Test, env: NodeJS.ProcessEnv): Promise<Running & { output: () => string }> {
