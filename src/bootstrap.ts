@@ -157,7 +157,8 @@ export async function createLedger(
   if (keys && !keys.exists && !jwt)
     app.log.warn(
       `no API keys file at ${config.LEDGER_KEYS_PATH} and no JWT key configured: every /v1 request is refused (401) until a key exists; ` +
-        `create the first one with: npm run ledger -- keys create --role admin --id admin (the service sees it without a restart)`,
+        `create the first one with: npm run ledger -- keys create --role admin --id admin (the service sees it without a restart; ` +
+        `in the compose stack: docker compose exec ledger node dist/src/cli/ledger.js keys create --role admin --id admin)`,
     )
   // An interest run a crash or a shutdown interrupted goes on from its last committed batch.
   void interestRunner.resumeUnfinished().catch((err: unknown) => options.interestLogger?.error({ err }, 'could not resume the interest run'))

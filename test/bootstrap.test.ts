@@ -83,6 +83,8 @@ t.test('no keys file and no JWT key: the service starts and warns once how to cr
   t.equal(warnings.length, 1, 'one warning')
   t.match(warnings[0]!.msg, /no API keys file at .*keys\.json and no JWT key configured/)
   t.match(warnings[0]!.msg, /npm run ledger -- keys create --role admin/)
+  // The image has no TypeScript compiler (`npm run ledger` builds first): the compiled CLI there.
+  t.match(warnings[0]!.msg, /docker compose exec ledger node dist\/src\/cli\/ledger\.js keys create --role admin/)
   t.equal((await ledger.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
   t.equal((await ledger.app.inject({ method: 'GET', url: '/v1/pools/310000/balances' })).statusCode, 401)
 
