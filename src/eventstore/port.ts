@@ -9,8 +9,22 @@
  * - Event ids are UUIDs (v7 by default, v5 where a business key must make a retry idempotent).
  */
 
-/** Expected state of a stream before an append: the stream must not exist, may be in any state,
- * must exist, or must be exactly at this 0-based revision. */
+/**
+ * Expected state of a stream before an append: the stream must not exist, may be in any state,
+ * must exist, or must be exactly at this 0-based revision. `any` never conflicts because of other
+ * writers (the store appends after whatever is there); `stream_exists` conflicts only when the
+ * stream has no events.
+ *
+ * Repeats (a retry after an answer was lost: a deadline, a dropped connection, after the store
+ * wrote): an append whose events carry the ids the stream's last events already have (caller-given
+ * ids, or ids the adapter derives from `idempotencyKey`) is never written twice, but the stores
+ * answer it differently. KurrentDB answers it as the first append was: with an exact revision or
+ * `no_stream` the server compares the ids after the expected revision; with `any`/`stream_exists`
+ * the adapter finds them among the stream's last REPEAT_WINDOW_EVENTS (ids that only partly match
+ * are a conflict there). SQLite refuses it: a conflict for an exact revision or `no_stream` (the
+ * stream has moved), an Error for `any`/`stream_exists` (its event ids are unique in the log).
+ * Events without ids of their own (v7 ids) are never recognised as repeats.
+ */
 export type ExpectedRevision = 'no_stream' | 'any' | 'stream_exists' | bigint
 
 /**
@@ -91,7 +105,12 @@ export interface ReadStreamOptions {
 }
 
 export interface ReadAllOptions {
-  /** First position to read (inclusive). Default: the start of the log. */
+  /**
+   * First position to read (inclusive). Default: the start of the log. Past the log's head: nothing.
+   * Which positions a store can read from differs: on SQLite every non-negative integer (positions are
+   * consecutive, so any integer is at or before an event, or past the head); on KurrentDB only the
+   * positions of its events (and its log's record boundaries), else InvalidPositionError.
+   */
   fromPosition?: bigint
   /** Maximum number of events returned in total. Default: unbounded (read in pages). */
   maxCount?: number
@@ -161,6 +180,55 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/** A read position the store cannot read from: not the position of an event of its log (e.g. a
+ * KurrentDB position inside a record). Retrying never helps; HTTP maps it to 400. */
+export class InvalidPositionError extends Error {
+  override readonly name = 'InvalidPositionError'
+  constructor(
+    readonly position: bigint,
+    /** Why, as a predicate of the position (e.g. "is not the position of an event in the KurrentDB log"). */
+    readonly why: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`position ${position} ${why}`, options)
+  }
+}
+
+/**
+ * A multi-stream append names the same stream twice (compared case-insensitively, as KurrentDB
+ * does: its multi-stream append refuses it). A caller's bug: nothing is written and retrying never
+ * helps; HTTP maps it to 500 (never a 503, never a 409).
+ */
+export class StreamNamedTwiceError extends Error {
+  override readonly name = 'StreamNamedTwiceError'
+  constructor(
+    /** The second name given (the first may differ in case). */
+    readonly stream: string,
+  ) {
+    super(`appendMany names stream ${stream} twice (stream names are compared case-insensitively)`)
+  }
+}
+
+/**
+ * A stream name as KurrentDB compares names in a multi-stream append (.NET OrdinalIgnoreCase: each
+ * UTF-16 code unit upper-cased by itself): two names are the same stream there when their keys are equal.
+ */
+export function streamNameKey(name: string): string {
+  // Kept as is when its upper case is not one code unit ('ß' stays 'ß'; surrogate pairs too).
+  return Array.from(name, (c) => (c.length === 1 && c.toUpperCase().length === 1 ? c.toUpperCase() : c)).join('')
+}
+
+/** The first stream name that repeats an earlier one of `names` (see streamNameKey), or `undefined`. */
+export function streamNamedTwice(names: readonly string[]): string | undefined {
+  const seen = new Set<string>()
+  for (const name of names) {
+    const key = streamNameKey(name)
+    if (seen.has(key)) return name
+    seen.add(key)
+  }
+  return undefined
+}
+
 /** The store refuses an append for its size (e.g. KurrentDB's MaxAppendSize). HTTP maps it to 413:
  * retrying the same append never helps. */
 export class StoreLimitExceededError extends Error {
@@ -182,22 +250,32 @@ export interface EventStore {
   readonly densePositions?: boolean
 
   /**
-   * Appends `events` to `stream` atomically if the stream is in the `expected` state.
-   * @throws WrongExpectedRevisionError when it is not (nothing is written).
+   * Appends `events` to `stream` atomically if the stream is in the `expected` state (see
+   * ExpectedRevision, also for repeats). The position answered is the last event's, as readStream
+   * and readAll give it.
+   * @throws WrongExpectedRevisionError when it is not (nothing is written); never for `any`.
    * @throws StoreUnavailableError when the store cannot be reached.
    */
   append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult>
 
   /**
-   * Appends to several streams atomically: all are written, or none is.
+   * Appends to several streams atomically: all are written, or none is. A stream with no events is
+   * only checked against its expected revision; on KurrentDB that check is a read before the write,
+   * not part of the atomic write (its 25.1 multi-stream append refuses a stream without events;
+   * 26.1's appendRecords with consistency checks could carry it), so a writer in between is not
+   * seen. On KurrentDB before 25.1 the streams are appended one by one (see the adapter).
    * @throws WrongExpectedRevisionError for the first stream not in its expected state.
+   * @throws StreamNamedTwiceError when a stream is named twice (case-insensitively); nothing is written.
    */
   appendMany(appends: StreamAppend[]): Promise<AppendManyResult>
 
   /** Reads one stream in revision order (bounded pages). A missing stream yields nothing. */
   readStream(stream: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>
 
-  /** Reads the whole log in position order (bounded pages). */
+  /**
+   * Reads the whole log in position order (bounded pages), from `fromPosition` (see ReadAllOptions).
+   * @throws InvalidPositionError when the store cannot read from `fromPosition`.
+   */
   readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>
 
   /** Position of the last event in the log, or `null` for an empty log. */

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import type { EventStore } from '../eventstore/port.js'
+import { InvalidPositionError, type EventStore } from '../eventstore/port.js'
 import { verifyStream } from '../audit/verify.js'
 import { exportPage } from '../audit/export.js'
 import { HttpProblem } from './problem.js'
@@ -28,7 +28,10 @@ export const StreamName = z
  *   the seals (walked back from the latest to the latest naming it, each seal's digest checked and
  *   chained; verify.ts `verifyStream`, which yields to the event loop between pages): 200 with `ok`;
  *   404 when the stream has no events and no seal names it.
- * - Positions beyond the store's range (the schema allows up to 2^128 - 1) read an empty page.
+ * - Positions beyond the store's range (the schema allows up to 2^128 - 1) read an empty page. A
+ *   position the store cannot read from (on KurrentDB: not an event's position, e.g. inside a
+ *   record, or with its prepare part after its commit part) is a 400 `invalid-position` naming
+ *   `fromPosition` and why; the positions this route hands out (`x-next-position`) always work.
  * - `GET /v1/audit/events?fromPosition=&limit=`: the log as NDJSON (export.ts), `limit` events (1000
  *   by default, at most 10000) from `fromPosition` (inclusive). When more events follow, the answer
  *   has `x-next-position` (the next event's position: the next `fromPosition`) and
@@ -54,7 +57,10 @@ export const auditRoutes =
       async (request, reply) => {
         const limit = request.query.limit ?? DEFAULT_EXPORT_LIMIT
         const from = request.query.fromPosition !== undefined ? BigInt(request.query.fromPosition) : undefined
-        const page = await exportPage(deps.store, from, limit)
+        const page = await exportPage(deps.store, from, limit).catch((err: unknown) => {
+          if (err instanceof InvalidPositionError) throw invalidFromPosition(err)
+          throw err
+        })
         if (page.next !== undefined) {
           reply.header('x-next-position', page.next.toString())
           reply.header('link', `</v1/audit/events?fromPosition=${page.next}&limit=${limit}>; rel="next"`)
@@ -64,6 +70,13 @@ export const auditRoutes =
       },
     )
   }
+
+/** The 400 for a `fromPosition` the store cannot read from. */
+function invalidFromPosition(err: InvalidPositionError): HttpProblem {
+  return new HttpProblem(400, 'invalid-position', 'Invalid position', `fromPosition ${err.position} ${err.why}; start from a position this log handed out (an event's position, x-next-position) or leave it out`, {
+    errors: [{ pointer: '/fromPosition', message: `${err.position} ${err.why}`, in: 'querystring' }],
+  })
+}
 
 // ---------------------------------------------------------------------------------------------
 // Documentation (OpenAPI, see http/openapi.ts): what each route is and answers; never used to

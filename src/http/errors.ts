@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
-import { StoreLimitExceededError, StoreUnavailableError, WrongExpectedRevisionError, type StoreFaultReason } from '../eventstore/port.js'
+import { InvalidPositionError, StoreLimitExceededError, StoreUnavailableError, WrongExpectedRevisionError, type StoreFaultReason } from '../eventstore/port.js'
 import { HttpProblem, boundedErrors, lineOf, type FieldError } from './problem.js'
 
 const PROBLEM_JSON = 'application/problem+json; charset=utf-8'
@@ -94,6 +94,10 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
         stream: error.stream,
       }),
     )
+  }
+  if (error instanceof InvalidPositionError) {
+    // A route that takes a position names its field itself (audit.ts); this is the fallback.
+    return send(reply, request, new HttpProblem(400, 'invalid-position', 'Invalid position', `the store cannot read from ${error.message}`))
   }
   if (error instanceof StoreLimitExceededError) {
     request.log.warn({ err: error }, 'store size limit')

@@ -13,7 +13,10 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { canonicalize } from 'json-canonicalize'
 import type { Test } from 'tap'
+import { eventHash } from '../../src/eventstore/hash-chain.js'
 import {
+  StoreUnavailableError,
+  StreamNamedTwiceError,
   WrongExpectedRevisionError,
   type EventStore,
   type ExpectedRevision,
@@ -31,6 +34,9 @@ export const subscriptionStepTimeoutMs = 5_000
 
 /** Number of concurrent appends racing for the same expected revision. */
 const concurrentAppendCount = 20
+/** Number of concurrent `any` appends to one stream: each round of KurrentDB's read-tail-then-append
+ * lets at least one through, so this stays within the adapter's MAX_APPEND_ATTEMPTS (5). */
+const concurrentAnyAppendCount = 4
 
 /** UUID of any version 1-8, RFC 9562 variant, lower case. */
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -697,6 +703,164 @@ const cases: [string, Case][] = [
       const read = await collect(store.readStream(stream))
       t.same(read.map((e) => e.revision), [0n, 1n], 'one event added')
       t.same(read[1]?.data, { contender: winnerIndex }, "the winner's event")
+    },
+  ],
+  [
+    'append answers the position its last event has in readStream and readAll (issue #15)',
+    async (t, store) => {
+      const names = new StreamNames()
+      const stream = names.next()
+      const first = await store.append(stream, events(1), 'no_stream')
+      const second = await store.append(stream, events(2, 1), 0n)
+      const read = await collect(store.readStream(stream))
+      t.same([first.position, second.position], [read[0]!.position, read[2]!.position], 'readStream positions')
+      const fromAll = await collect(store.readAll({ fromPosition: first.position }))
+      t.same(
+        fromAll.filter((e) => e.stream === stream).map((e) => e.position),
+        read.map((e) => e.position),
+        'readAll from the first answer starts at that event',
+      )
+      t.equal(fromAll[0]?.position, first.position, 'the first answer is the position of an event in the log')
+      const many = await store.appendMany([
+        { stream: names.next(), events: events(1), expectedRevision: 'no_stream' },
+        { stream, events: events(1, 3), expectedRevision: 2n },
+      ])
+      const [lastWritten] = await collect(store.readStream(stream, { fromRevision: 3n }))
+      t.equal(many.position, lastWritten!.position, 'appendMany answers its last event position')
+    },
+  ],
+  [
+    `${concurrentAnyAppendCount} concurrent appends with 'any' all succeed, chained one after the other (issue #15)`,
+    async (t, store) => {
+      const names = new StreamNames()
+      const stream = names.next()
+      await store.append(stream, events(1), 'no_stream')
+      const results = await Promise.allSettled(
+        Array.from({ length: concurrentAnyAppendCount }, (_, i) => store.append(stream, [{ type: 'Raced', data: { contender: i } }], 'any')),
+      )
+      t.same(
+        results.map((r) => r.status),
+        results.map(() => 'fulfilled'),
+        "no conflict: 'any' appends after whatever is there",
+      )
+      const read = await collect(store.readStream(stream))
+      t.same(read.map((e) => e.revision), Array.from({ length: concurrentAnyAppendCount + 1 }, (_, i) => BigInt(i)), 'every append written once')
+      let previousHash = '0'.repeat(64)
+      let intact = true
+      for (const e of read) {
+        const hash = eventHash({ stream, revision: e.revision, type: e.type, data: e.data, previousHash })
+        if (e.metadata['hash'] !== hash) intact = false
+        previousHash = hash
+      }
+      t.ok(intact, 'each hash chains from the event before it')
+    },
+  ],
+  [
+    'a repeated append with the same explicit ids is never written twice (issue #15)',
+    async (t, store) => {
+      const names = new StreamNames()
+      for (const expected of ['no_stream', 'any'] as const) {
+        const stream = names.next()
+        const repeat: NewEvent[] = [
+          { id: randomUUID(), type: 'Tested', data: { n: 0 } },
+          { id: randomUUID(), type: 'Tested', data: { n: 1 } },
+        ]
+        const first = await store.append(stream, repeat, expected)
+        // KurrentDB answers the repeat as the first append; SQLite refuses it (see ExpectedRevision).
+        const again = await store.append(stream, repeat, expected).then(
+          (r) => r,
+          (e: unknown) => e,
+        )
+        if (!(again instanceof Error)) t.same(again, first, `${expected}: a repeat answered is the first append's result`)
+        else t.notOk(again instanceof StoreUnavailableError, `${expected}: a repeat refused is refused for good (${again.name})`)
+        t.same((await collect(store.readStream(stream))).map((e) => e.id), repeat.map((e) => e.id), `${expected}: one copy`)
+      }
+    },
+  ],
+  [
+    'appendMany naming a stream twice (differing in case) is refused and writes nothing (issue #15)',
+    async (t, store) => {
+      const names = new StreamNames()
+      const a = names.next()
+      const b = names.next('Stream')
+      const head = await store.headPosition()
+      const error = await store
+        .appendMany([
+          { stream: a, events: events(1), expectedRevision: 'no_stream' },
+          { stream: b, events: events(1), expectedRevision: 'no_stream' },
+          { stream: b.toLowerCase(), events: events(1), expectedRevision: 'no_stream' },
+        ])
+        .catch((e: unknown) => e)
+      t.ok(error instanceof StreamNamedTwiceError, 'StreamNamedTwiceError')
+      t.equal((error as StreamNamedTwiceError).stream, b.toLowerCase(), 'naming the repeated name')
+      t.equal(await store.headPosition(), head, 'nothing written')
+      t.same(await collect(store.readStream(a)), [], 'not even the first stream')
+    },
+  ],
+  [
+    'metadata reads back as written, whichever append wrote it, on every read path (issue #15)',
+    async (t, store) => {
+      const names = new StreamNames()
+      const [a, b, c] = [names.next('a'), names.next('b'), names.next('c')]
+      const headBefore = (await store.headPosition()) ?? undefined
+      const metadata = { actor: 'conformance', correlationId: 'corr-1' }
+      await store.append(a, [{ type: 'Tested', data: { n: 0 }, metadata }], 'no_stream')
+      // appendMany is KurrentDB's multi-stream (v2) append, whose metadata the server stores as
+      // record properties and v1 reads give back with `$schema.*` keys of its own.
+      await store.appendMany([
+        { stream: b, events: [{ type: 'Tested', data: { n: 1 }, metadata }], expectedRevision: 'no_stream' },
+        { stream: c, events: [{ type: 'Tested', data: { n: 2 }, metadata }], expectedRevision: 'no_stream' },
+      ])
+      const keys = (e: RecordedEvent) => Object.keys(e.metadata).sort()
+      const expected = ['actor', 'correlationId', 'hash', 'recordedAt']
+      const read = [...(await collect(store.readStream(a))), ...(await collect(store.readStream(b))), ...(await collect(store.readStream(c)))]
+      for (const e of read) {
+        t.same(keys(e), expected, `readStream ${e.stream}: only the keys written, the hash and recordedAt`)
+        t.equal(e.metadata.actor, 'conformance')
+        t.equal(e.metadata.correlationId, 'corr-1')
+      }
+      const all = (await collect(store.readAll({ fromPosition: read[0]!.position }))).filter((e) => e.stream.startsWith(names.prefix))
+      t.same(all.map((e) => e.metadata), read.map((e) => e.metadata), 'readAll: the same metadata')
+      const controller = new AbortController()
+      t.teardown(() => controller.abort())
+      const iterator = store.subscribeAll({ afterPosition: headBefore, streamPrefixes: [names.prefix], signal: controller.signal })[Symbol.asyncIterator]()
+      const delivered = await take(iterator, 3, 'subscription')
+      t.same(delivered.map((e) => e.metadata), read.map((e) => e.metadata), 'subscribeAll: the same metadata')
+      controller.abort()
+    },
+  ],
+  [
+    "readAll from an event's position starts at it; past the head it reads nothing (issue #15)",
+    async (t, store) => {
+      const names = new StreamNames()
+      const stream = names.next()
+      await store.append(stream, events(3), 'no_stream')
+      const appended = await collect(store.readStream(stream))
+      const fromSecond = (await collect(store.readAll({ fromPosition: appended[1]!.position }))).filter((e) => e.stream === stream)
+      t.same(ns(fromSecond), [1, 2], 'inclusive of the position given')
+      const head = (await store.headPosition())!
+      // Far past the head on any store: on KurrentDB 1000 bytes past the head's commit position.
+      t.same(await collect(store.readAll({ fromPosition: head + (1000n << 64n) })), [], 'past the head: nothing')
+    },
+  ],
+  [
+    'subscribeAll calls onCaughtUp once, when it has delivered the history (issue #15)',
+    async (t, store) => {
+      const names = new StreamNames()
+      const stream = names.next()
+      const headBefore = (await store.headPosition()) ?? undefined
+      await store.append(stream, events(2), 'no_stream')
+      const controller = new AbortController()
+      t.teardown(() => controller.abort())
+      let caughtUp = 0
+      const subscription = store.subscribeAll({ afterPosition: headBefore, streamPrefixes: [names.prefix], signal: controller.signal, onCaughtUp: () => caughtUp++ })
+      const iterator = subscription[Symbol.asyncIterator]()
+      t.same(ns(await take(iterator, 2, 'history')), [0, 1])
+      const pending = take(iterator, 1, 'a live event')
+      await store.append(stream, events(1, 2), 1n)
+      t.same(ns(await pending), [2])
+      t.equal(caughtUp, 1, 'once, by the time the history is delivered and a live event came')
+      controller.abort()
     },
   ],
 ]

@@ -17,6 +17,7 @@ import {
   MaxAppendSizeExceededError,
   NotLeaderError,
   StreamNotFoundError,
+  TimeoutError,
   UnavailableError,
   UnknownError,
   UnsupportedError,
@@ -104,14 +105,14 @@ t.test('record sizes used by the hand-worked positions', async (t) => {
   t.equal(BigInt(PREPARE_RECORD_OVERHEAD + 'order-1'.length + 'Placed'.length + '{"n":1}'.length), placedSize)
 })
 
-t.test('revisions are 0-based; the events of one append share the commit position (sharedCommit)', async (t) => {
+t.test('revisions are 0-based; the events of an explicit transaction (history) share the commit position', async (t) => {
   const client = bare()
-  const first = await client.appendToStream('order-1', placed(1, 2), { streamState: 'no_stream' })
+  const first = client.appendTransaction('order-1', placed(1, 2))
   // prepares at 128 and 236, commit record at 344 (its end: 393)
-  t.strictSame(first, { success: true, nextExpectedRevision: 1n, position: { commit: 344n, prepare: 236n } })
-  const second = await client.appendToStream('order-2', placed(3))
+  t.strictSame(first.map((e) => [e.revision, e.commit, e.prepare]), [[0n, 344n, 128n], [1n, 344n, 236n]])
+  const second = client.appendTransaction('order-2', placed(3))
   // prepare at 393, commit at 501
-  t.strictSame(second, { success: true, nextExpectedRevision: 0n, position: { commit: 501n, prepare: 393n } })
+  t.strictSame(second.map((e) => [e.revision, e.commit, e.prepare]), [[0n, 501n, 393n]])
 
   const all = await toArray(client.readAll())
   t.strictSame(
@@ -136,9 +137,10 @@ t.test('revisions are 0-based; the events of one append share the commit positio
   t.equal(read[0]!.commitPosition, undefined, 'stream reads carry no commitPosition')
 })
 
-t.test('perEvent positions: commit === prepare for every event, as current servers write', async (t) => {
-  const client = bare({ positionModel: 'perEvent' })
+t.test('gRPC appends: commit === prepare for every event (perEvent), answered with the last one', async (t) => {
+  const client = bare()
   const result = await client.appendToStream('order-1', placed(1, 2))
+  // prepares at 128 and 236; the answer is (LogPosition, LogPosition) of the last (Streams.Append.cs, WriteEvents.cs)
   t.strictSame(result.position, { commit: 236n, prepare: 236n })
   const next = await client.appendToStream('order-1', placed(3))
   t.strictSame(next.position, { commit: 344n, prepare: 344n })
@@ -151,7 +153,7 @@ t.test('perEvent positions: commit === prepare for every event, as current serve
 })
 
 t.test('metadata and bigger data move positions by their serialized size', async (t) => {
-  const client = bare({ positionModel: 'perEvent' })
+  const client = bare()
   await client.appendToStream('s', jsonEvent({ type: 'T', data: { text: 'héllo' }, metadata: { actor: 'ann' } }))
   // 88 + 1 (s) + 1 (T) + 17 ({"text":"héllo"}, é is 2 bytes) + 15 ({"actor":"ann"}) = 122
   const next = await client.appendToStream('s', jsonEvent({ type: 'T', data: {} }))
@@ -238,7 +240,7 @@ t.test('a lost answer (fault after the write) followed by a retry with the same 
   await rejectsWith(t, client.appendToStream('order-1', events, { streamState: 'no_stream' }), DeadlineExceededError)
   t.equal(client.streamEvents('order-1').length, 1, 'the write happened')
   const retry = await client.appendToStream('order-1', events, { streamState: 'no_stream' })
-  t.strictSame(retry, { success: true, nextExpectedRevision: 0n, position: { commit: 236n, prepare: 128n } })
+  t.strictSame(retry, { success: true, nextExpectedRevision: 0n, position: { commit: 128n, prepare: 128n } })
   t.equal(client.events.length, 1)
 })
 
@@ -262,30 +264,30 @@ t.test('data the client cannot serialize is refused loudly', async (t) => {
   t.equal(client.events.length, 0)
 })
 
-t.test('multiStreamAppend: one transaction, its commit position, each stream its revision', async (t) => {
+t.test('multiStreamAppend: one transaction, answered with its last event position, each stream its revision', async (t) => {
   const client = bare()
   await client.appendToStream('order-1', placed(1))
-  // order-1 event: prepare 128, commit 236, end 285
+  // order-1 event: prepare 128, end 236
   const result = await client.multiStreamAppend([
     { streamName: 'order-1', expectedState: 0n, events: placed(2) },
     { streamName: 'order-2', expectedState: 'no_stream', events: placed(3, 4) },
   ])
-  // prepares at 285, 393, 501; commit at 609
+  // prepares at 236, 344, 452, each committed by itself (no commit record): the answer is the last's LogPosition
   t.strictSame(result, {
-    position: 609n,
+    position: 452n,
     responses: [
       { streamName: 'order-1', revision: 1n },
       { streamName: 'order-2', revision: 1n },
     ],
   })
-  const positions = (await toArray(client.readAll({ fromPosition: { commit: 609n, prepare: 0n } }))).map((r) => r.event!.position)
+  const positions = (await toArray(client.readAll({ fromPosition: { commit: 236n, prepare: 236n } }))).map((r) => r.event!.position)
   t.strictSame(positions, [
-    { commit: 609n, prepare: 285n },
-    { commit: 609n, prepare: 393n },
-    { commit: 609n, prepare: 501n },
+    { commit: 236n, prepare: 236n },
+    { commit: 344n, prepare: 344n },
+    { commit: 452n, prepare: 452n },
   ])
 
-  const perEvent = bare({ positionModel: 'perEvent' })
+  const perEvent = bare()
   const single = await perEvent.multiStreamAppend([
     { streamName: 'a', expectedState: 'any', events: [jsonEvent({ type: 'T', data: {} })] },
     { streamName: 'b', expectedState: 'any', events: [jsonEvent({ type: 'T', data: {} })] },
@@ -356,20 +358,33 @@ t.test('multiStreamAppend refuses metadata that is not a plain object of strings
   const ok = jsonEvent({ type: 'T', data: {}, metadata: { actor: 'ann', recordedAt: '2025-01-01T00:00:00Z' } })
   await client.multiStreamAppend([{ streamName: 's', expectedState: 'any', events: [ok] }])
   const [read] = await toArray(client.readStream('s'))
-  t.strictSame(read!.event!.metadata, { actor: 'ann', recordedAt: '2025-01-01T00:00:00Z' })
+  // Written as record properties, read back through v1 with the server's own keys (issue #15, item 3).
+  t.strictSame(read!.event!.metadata, { actor: 'ann', recordedAt: '2025-01-01T00:00:00Z', '$schema.name': 'T', '$schema.format': 'Json' })
 })
 
-t.test('multiStreamAppend: no requests, or a stream twice (any case), is refused by the server', async (t) => {
+t.test('multiStreamAppend: no requests, a stream with no events, or a stream twice (any case), is refused by the server', async (t) => {
   const client = bare()
   await rejectsWith(t, client.multiStreamAppend([]), UnknownError)
+  // StreamsService.cs AppendRequestComparer (OrdinalIgnoreCase) -> ABORTED, which the client's
+  // convertToCommandError turns into a TimeoutError (CommandError.js, case ABORTED).
   await rejectsWith(
     t,
     client.multiStreamAppend([
       { streamName: 'Order-1', expectedState: 'any', events: placed(1) },
       { streamName: 'order-1', expectedState: 'any', events: placed(2) },
     ]),
-    UnknownError,
+    TimeoutError,
+    'a stream twice: TimeoutError',
   )
+  // AppendRequestValidator.cs: INVALID_ARGUMENT, which the client has no class for: UnknownError.
+  const empty = await client
+    .multiStreamAppend([
+      { streamName: 'order-1', expectedState: 'any', events: placed(1) },
+      { streamName: 'order-2', expectedState: 'any', events: [] },
+    ])
+    .catch((err: unknown) => err)
+  t.ok(empty instanceof UnknownError, 'a stream with no events: UnknownError')
+  t.equal((empty as UnknownError).code, 3, 'gRPC INVALID_ARGUMENT')
   t.equal(client.events.length, 0)
 })
 
@@ -399,9 +414,10 @@ t.test('readStream: revisions are inclusive both ways; maxCount; end', async (t)
 
 t.test('readAll: forwards from a position includes it; backwards from it excludes it', async (t) => {
   const client = bare()
-  await client.appendToStream('order-1', placed(1))
-  await client.appendToStream('order-2', placed(2))
-  await client.appendToStream('order-3', placed(3))
+  // History of explicit transactions: positions that share their commit part.
+  client.appendTransaction('order-1', placed(1))
+  client.appendTransaction('order-2', placed(2))
+  client.appendTransaction('order-3', placed(3))
   const all = await toArray(client.readAll())
   const second = all[1]!.event!.position
   t.strictSame(second, { commit: 393n, prepare: 285n })
@@ -443,9 +459,10 @@ t.test('system events: in $all unless filtered; $epoch-information never', async
 
 t.test('subscribeToAll: exclusive of fromPosition, caughtUp after the history, then live', async (t) => {
   const client = bare()
-  await client.appendToStream('order-1', placed(1))
-  await client.appendToStream('order-2', placed(2))
-  await client.appendToStream('order-3', placed(3))
+  // History of explicit transactions: positions that share their commit part.
+  client.appendTransaction('order-1', placed(1))
+  client.appendTransaction('order-2', placed(2))
+  client.appendTransaction('order-3', placed(3))
   const first = client.events[0]!
   const subscription = client.subscribeToAll({ fromPosition: { commit: first.commit, prepare: first.prepare } })
   const caughtUp = once(subscription, 'caughtUp') as Promise<[CaughtUp]>
@@ -561,7 +578,7 @@ t.test('dropSubscriptions drops every live subscription, as a server restart', a
 
 t.test('numbersInsteadOfBigints: revision and positions come back as JS numbers', async (t) => {
   const client = bare({ numbersInsteadOfBigints: true })
-  await client.appendToStream('s', placed(1))
+  client.appendTransaction('s', placed(1))
   const [fromStream] = await toArray(client.readStream('s'))
   t.equal(typeof fromStream!.event!.revision, 'number')
   t.equal(fromStream!.event!.revision as unknown, 0)

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { jsonEvent } from '@kurrent/kurrentdb-client'
 import { KurrentDbEventStore, openKurrentDbEventStore } from '../../src/eventstore/kurrentdb/kurrentdb-event-store.js'
 import { StoreUnavailableError, WrongExpectedRevisionError, type RecordedEvent } from '../../src/eventstore/port.js'
 import { RecordSubmissionHandler } from '../../src/usecases/record-submission.js'
@@ -19,10 +20,16 @@ const logger = { info: () => {}, warn: (o: object) => void warnings.push(o), err
 const storeOn = (client: FakeKurrentClient, atomic = true) =>
   new KurrentDbEventStore({ client, atomicAppendMany: atomic, pageSize: 3, resubscribeInitialMs: 5, resubscribeMaxMs: 20, logger, streamPrefixes: ['s-', 'person-', 'submission-', 'c-'] })
 
-// The whole port contract, through the adapter, on a 25.1 server (atomic multi-stream appends)
-// whose appends share commit positions, and on one with a position per event.
+// The whole port contract, through the adapter, on a 25.1 server (atomic multi-stream appends),
+// fresh, and with history written by explicit transactions of an old client (events sharing
+// their commit position: see PositionModel in the fake).
+const withTransactionHistory = (): FakeKurrentClient => {
+  const client = new FakeKurrentClient()
+  client.appendTransaction('legacy-1', [jsonEvent({ type: 'Old', data: { n: 1 } }), jsonEvent({ type: 'Old', data: { n: 2 } })])
+  return client
+}
 await runEventStoreConformance(t, 'KurrentDB adapter on a scripted 25.1 client', async () => storeOn(new FakeKurrentClient()))
-await runEventStoreConformance(t, 'KurrentDB adapter, a position per event', async () => storeOn(new FakeKurrentClient({ positionModel: 'perEvent' })))
+await runEventStoreConformance(t, 'KurrentDB adapter, after explicit-transaction history', async () => storeOn(withTransactionHistory()))
 
 t.test('revisions and positions the client hands back as numbers are bigints', async (t) => {
   const client = new FakeKurrentClient({ numbersInsteadOfBigints: true, systemEvents: false })

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { jsonEvent } from '@kurrent/kurrentdb-client'
 import { KurrentDbEventStore } from '../../src/eventstore/kurrentdb/kurrentdb-event-store.js'
 import { collect } from '../helpers/async.js'
 import { FakeKurrentClient } from '../helpers/fake-kurrent-client.js'
@@ -12,9 +13,10 @@ import { FakeKurrentClient } from '../helpers/fake-kurrent-client.js'
  * every projector position already exceeds, and that decodes to the wrong place in $all).
  */
 
-for (const positionModel of ['perEvent', 'sharedCommit'] as const) {
-  t.test(`appendMany whose last stream is an empty check answers the written event's position (${positionModel})`, async (t) => {
-    const client = new FakeKurrentClient({ systemEvents: false, positionModel })
+for (const history of [false, true]) {
+  t.test(`appendMany whose last stream is an empty check answers the written event's position (${history ? 'after explicit-transaction history' : 'fresh'})`, async (t) => {
+    const client = new FakeKurrentClient({ systemEvents: false })
+    if (history) client.appendTransaction('legacy-1', [jsonEvent({ type: 'Old', data: { n: 1 } }), jsonEvent({ type: 'Old', data: { n: 2 } })])
     const store = new KurrentDbEventStore({ client, atomicAppendMany: true })
     t.teardown(() => store.close())
     await store.append('s-b', [{ type: 'T', data: { n: 0 } }], 'no_stream')

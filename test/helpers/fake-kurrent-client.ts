@@ -6,6 +6,7 @@ import {
   MaxAppendSizeExceededError,
   NotLeaderError,
   StreamNotFoundError,
+  TimeoutError,
   TransactionMaxSizeExceededError,
   UnavailableError,
   UnknownError,
@@ -30,6 +31,7 @@ import {
   type SubscribeToAllOptions,
 } from '@kurrent/kurrentdb-client'
 import type { KurrentClient } from '../../src/eventstore/kurrentdb/client.js'
+import { streamNameKey } from '../../src/eventstore/port.js'
 
 /*
  * An in-memory KurrentDB behind the `KurrentClient` interface, for tests where no server can run.
@@ -53,7 +55,12 @@ import type { KurrentClient } from '../../src/eventstore/kurrentdb/client.js'
  *   without error; a server-side failure emits 'error' after the stream's end was pushed
  *   (@grpc/grpc-js client.js pushes null, then emits the error).
  * - Positions: a transaction file with byte offsets (records have sizes, so positions have gaps).
- *   See `PositionModel` for the two ways events get their (commit, prepare) pair.
+ *   See `PositionModel` for the two ways events get their (commit, prepare) pair, and
+ *   `appendToStream`/`multiStreamAppend` for the positions the server answers appends with.
+ * - A cluster, as far as the client's reads see one (`readsFrom`, `holdReplication`): reads go to
+ *   the node the bridge is connected to, with `requiresLeader: false` unless asked, and a follower
+ *   may not have the latest writes; `requiresLeader` on a follower is NotLeaderError, after which
+ *   the bridge is on the leader.
  * - The `$all` default filter of the server (Services/Storage/ReaderIndex/EventFilter.cs): system
  *   events are in `$all`, except `$epoch-information` and persistent-subscription bookkeeping.
  */
@@ -67,14 +74,20 @@ export type NumbersBugScope = 'readStream' | 'readAll' | 'subscribeToAll'
 /**
  * How events get their `$all` position.
  *
- * - `'sharedCommit'`: the events of one append are prepares at increasing offsets followed by one
- *   commit record; every event of the append has `commit` = the commit record's offset and its own
- *   `prepare` (< commit). This is how the server positions events written through explicit
- *   transactions (AllReader.cs, `LogRecordType.Commit` branch) - e.g. events in a database written
- *   by older clients - and the harder case for a consumer: `commit` alone is not unique.
- * - `'perEvent'`: what current servers write for every append (StorageWriterService.WritePrepares
- *   flags every prepare `IsCommitted`; AllReader.cs then positions each event at
- *   (its offset, its offset)): `commit === prepare`, unique per event.
+ * - `'perEvent'`: what the server writes for every append through gRPC (`appendToStream` and
+ *   `multiStreamAppend`: StorageWriterService.WritePrepares flags every prepare `IsCommitted`, and
+ *   AllReader.cs positions each such event at (its offset, its offset)): `commit === prepare`,
+ *   unique per event. The server answers such an append with the position of its last prepare
+ *   (see `appendToStream`), which is then exactly the last event's `$all` position.
+ * - `'sharedCommit'`: events written by an explicit transaction (TCP clients of older servers; the
+ *   gRPC API never writes one): prepares at increasing offsets followed by one commit record; every
+ *   event has `commit` = the commit record's offset and its own `prepare` (< commit), AllReader.cs
+ *   `LogRecordType.Commit` branch. Only history holds them here: `appendTransaction` writes them,
+ *   so that reads and subscriptions meet positions whose `commit` alone is not unique.
+ *
+ * (Until issue #15 the fake wrote gRPC appends in the `sharedCommit` layout and answered the last
+ * event's (commit, prepare): no server does that, and a `multiStreamAppend` answer - one number -
+ * could not even name such a position.)
  */
 export type PositionModel = 'sharedCommit' | 'perEvent'
 
@@ -98,8 +111,16 @@ export interface FakeKurrentClientOptions {
   serverVersion?: string
   /** Whether the server has `multiStreamAppend` (default: serverVersion >= 25.1). */
   supportsMultiStreamAppend?: boolean
-  /** See PositionModel (default 'sharedCommit'). */
-  positionModel?: PositionModel
+  /**
+   * The node the client's read connection (the Rust bridge: `readStream`, `readAll`) is on, in a
+   * cluster (default 'leader'; a single node is its own leader). On a 'follower', reads without
+   * `requiresLeader` see only the log the follower has (see `holdReplication`), and a read with
+   * `requiresLeader: true` fails once with the bridge's NotLeaderError, after which the bridge's
+   * connection is on the leader (KurrentDB-Client-Rust kurrentdb/src/grpc.rs: on
+   * `NotLeaderException(leader)` it sends `CreateChannel(id, Some(leader))`; the bridge's
+   * crates/bridge/src/error.rs names it NotLeaderError with the leader's host and port).
+   */
+  readsFrom?: 'leader' | 'follower'
   /** Offset of the first record after the epoch record (default 128n). */
   firstPosition?: bigint
   /**
@@ -156,6 +177,13 @@ export interface FakeStoredEvent {
   /** Post-positions (end of the commit and prepare records), which backward `$all` reads compare. */
   readonly commitEnd: bigint
   readonly prepareEnd: bigint
+  /**
+   * Written through the v2 API (multiStreamAppend): the server stores the metadata as record
+   * properties (PrepareFlags.IsPropertyMetadata, src/KurrentDB.Api.V2/Modules/Streams/Model/Mapping.cs
+   * MapToEvent) and v1 reads synthesize metadata from them (see toRecorded). `metadata` holds them
+   * as the JSON of the client's string map.
+   */
+  readonly propertyMetadata?: boolean
 }
 
 /** Factories for the client's errors shaped as the client builds them from a gRPC failure. */
@@ -206,6 +234,8 @@ interface PendingEvent {
   isJson: boolean
   data: Uint8Array
   metadata: Uint8Array
+  /** Metadata sent as v2 record properties (multiStreamAppend); see FakeStoredEvent.propertyMetadata. */
+  propertyMetadata?: boolean
 }
 
 const encoder = new TextEncoder()
@@ -220,10 +250,13 @@ const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
  *
  * Beyond the interface it has test controls: `failNext` (per call kind, optionally after the
  * write took effect), `setUnavailable`, `scriptSubscription`/`scriptNextSubscription` (drop a
- * subscription after K events, replay events), `appendSystemEvent`, and read-only views of the log.
+ * subscription after K events, replay events), `appendSystemEvent`, `appendTransaction` (history
+ * of explicit transactions), `holdReplication`/`replicate` (a lagging follower), `interposeNext`
+ * (another writer between a read and a write), `stallNext` (a read that never answers), and
+ * read-only views of the log.
  */
 export class FakeKurrentClient implements KurrentClient {
-  private readonly options: Required<Omit<FakeKurrentClientOptions, 'subscriptionScripts' | 'numbersInsteadOfBigints' | 'supportsMultiStreamAppend'>>
+  private readonly options: Required<Omit<FakeKurrentClientOptions, 'subscriptionScripts' | 'numbersInsteadOfBigints' | 'supportsMultiStreamAppend' | 'readsFrom'>>
   private readonly multiStreamAppendSupported: boolean
   private readonly numbersOn: ReadonlySet<NumbersBugScope>
   private readonly log: FakeStoredEvent[] = []
@@ -235,6 +268,15 @@ export class FakeKurrentClient implements KurrentClient {
   private readonly live = new Set<FakeSubscription>()
   private readonly callCounts = new Map<FakeCallKind, number>()
   private writerPosition: bigint
+  /** The node the bridge's reads go to (see FakeKurrentClientOptions.readsFrom). */
+  private readsFrom: 'leader' | 'follower'
+  /** Events of the log the follower has (the whole log unless replication is held). */
+  private replicatedLength: number | undefined
+  /** Calls to run inside the next append of a kind, before its commit check (see interposeNext). */
+  private readonly interposed = new Map<'appendToStream' | 'multiStreamAppend', (() => unknown)[]>()
+  private interposing = false
+  /** Read calls of a kind that never answer (see stallNext). */
+  private readonly stalls = new Map<'readStream' | 'readAll', number>()
   private unavailable: boolean
   private disposed = false
   private subscriptionsOpened = 0
@@ -242,7 +284,6 @@ export class FakeKurrentClient implements KurrentClient {
   constructor(options: FakeKurrentClientOptions = {}) {
     this.options = {
       serverVersion: options.serverVersion ?? '25.1.0',
-      positionModel: options.positionModel ?? 'sharedCommit',
       firstPosition: options.firstPosition ?? 128n,
       systemEvents: options.systemEvents ?? true,
       unavailable: options.unavailable ?? false,
@@ -256,6 +297,7 @@ export class FakeKurrentClient implements KurrentClient {
     this.numbersOn = new Set<NumbersBugScope>(bug === true ? ['readStream', 'readAll'] : bug === false ? [] : bug)
     for (const [ordinal, script] of Object.entries(options.subscriptionScripts ?? {})) this.scripts.set(Number(ordinal), script)
     this.writerPosition = this.options.firstPosition
+    this.readsFrom = options.readsFrom ?? 'leader'
     this.unavailable = this.options.unavailable
     if (this.options.systemEvents) {
       this.appendSystemEvent('$epoch-information', '$epoch', { epochNumber: 0, epochPosition: 0, leaderInstanceId: randomUUID() })
@@ -268,6 +310,15 @@ export class FakeKurrentClient implements KurrentClient {
 
   /**
    * Appends to one stream, atomically, after the server's expected-state and idempotency checks.
+   *
+   * The answer's position is what the server answers (Services/Transport/Grpc/Streams.Append.cs:
+   * `Position.FromInt64(completed.CommitPosition, completed.PreparePosition)`, both set to the
+   * request's CommitPosition by Services/RequestManager/Managers/WriteEvents.cs ClientSuccessMsg,
+   * which is CommitIndexed.LogPosition: the LogPosition of the transaction's last prepare,
+   * StorageChaser.cs ProcessPrepareRecord). So it is (P, P) for the last event's offset P: that
+   * event's `$all` position. An idempotent repeat answers (L, L) for the LogPosition L of the last
+   * event it matched (IndexWriter.CheckCommit `logPos`, RequestManagerBase.ReturnCommitAt); for an
+   * event of an explicit transaction that is its prepare offset, not its `$all` position.
    * @throws WrongExpectedVersionError (message '', as the client builds it) when the state does not
    *   match, or when the ids only partly match events already there (the server's "corrupted
    *   idempotency"); MaxAppendSizeExceededError over maxAppendSize; injected faults.
@@ -284,6 +335,7 @@ export class FakeKurrentClient implements KurrentClient {
     if (fault && !fault.afterWrite) throw fault.error
     const size = pending.reduce((sum, e) => sum + e.data.length + e.metadata.length, 0)
     if (size > this.options.maxAppendSize) throw MaxAppendSizeExceededError.fromMaxAppendSize(this.options.maxAppendSize)
+    await this.runInterposed('appendToStream')
 
     const decision = this.checkCommit(stream, streamState, pending.map((e) => e.id))
     let result: AppendResult
@@ -291,7 +343,7 @@ export class FakeKurrentClient implements KurrentClient {
       case 'wrong':
         throw new WrongExpectedVersionError(undefined, { streamName: stream, expected: streamState, current: currentState(decision.current) })
       case 'idempotent':
-        result = { success: true, nextExpectedRevision: decision.last, position: positionOf(decision.lastEvent) }
+        result = { success: true, nextExpectedRevision: decision.last, position: logPositionOf(decision.lastEvent) }
         break
       case 'ok': {
         if (pending.length === 0) {
@@ -305,7 +357,7 @@ export class FakeKurrentClient implements KurrentClient {
         } else {
           const written = this.write(pending)
           const last = written[written.length - 1] as FakeStoredEvent
-          result = { success: true, nextExpectedRevision: last.revision, position: positionOf(last) }
+          result = { success: true, nextExpectedRevision: last.revision, position: logPositionOf(last) }
         }
       }
     }
@@ -318,8 +370,20 @@ export class FakeKurrentClient implements KurrentClient {
    * @throws UnsupportedError('multiStreamAppend', '25.1') on an older server (checked first, as the
    *   client does); Error when an event's metadata is not a plain object of strings (the client's
    *   own check); WrongExpectedVersionError for the first stream whose state does not match;
-   *   UnknownError for an empty request list or a stream named twice (case-insensitively);
-   *   TransactionMaxSizeExceededError over maxAppendSize; injected faults.
+   *   UnknownError for an empty request list, and for a stream with no events (the server's
+   *   request validator answers INVALID_ARGUMENT, Api.V2/Modules/Streams/Validators/AppendRequestValidator.cs
+   *   "must contain at least one record", before ClientMessage.cs WriteEvents could refuse it with
+   *   "Not all streams have events being written to them"; convertToCommandError in
+   *   dist/utils/CommandError.js has no class for INVALID_ARGUMENT without size details: UnknownError);
+   *   TimeoutError for a stream named twice, compared case-insensitively (Api.V2/Modules/Streams/StreamsService.cs
+   *   AppendRequestComparer, OrdinalIgnoreCase; ApiErrors.StreamAlreadyInAppendSession is ABORTED,
+   *   which CommandError.js `case ABORTED` turns into a TimeoutError unless the details are a size
+   *   error); TransactionMaxSizeExceededError over maxAppendSize; injected faults.
+   *
+   * The answer's `position` is the server's `completed.CommitPosition` (Api.V2/Modules/Streams/StreamsService.cs
+   * MapToResult): the LogPosition of the transaction's last prepare, i.e. the last event's offset,
+   * whose `$all` position is (it, it); an idempotent repeat answers the largest LogPosition of the
+   * events it matched (StorageWriterService.cs, AlreadyCommitted).
    */
   async multiStreamAppend(requests: AppendStreamRequest[]): Promise<MultiAppendResult> {
     this.count('multiStreamAppend')
@@ -343,11 +407,23 @@ export class FakeKurrentClient implements KurrentClient {
     const fault = this.takeFault('multiStreamAppend')
     if (fault && !fault.afterWrite) throw fault.error
     if (requests.length === 0) throw new UnknownError(undefined, 'An append session must contain at least one append request.')
+    // The server reads the requests in order: each is validated as it arrives, then added to the
+    // session (where a stream already there is refused).
     const seen = new Set<string>()
     for (const request of requests) {
-      const key = request.streamName.toLowerCase()
+      if (request.events.length === 0) {
+        throw new UnknownError(serviceError(3, 'INVALID_ARGUMENT', 'gRPC request AppendRequest is invalid! See attached details for more information.'))
+      }
+      // .NET's OrdinalIgnoreCase, code unit by code unit (the port's streamNameKey).
+      const key = streamNameKey(request.streamName)
       if (seen.has(key)) {
-        throw new UnknownError(undefined, `Stream '${request.streamName}' already has a different group of messages in this session.`)
+        throw new TimeoutError(
+          serviceError(
+            10,
+            'ABORTED',
+            `Stream '${request.streamName}' is already part of this append session. Appending to the same stream multiple times is currently not supported.`,
+          ),
+        )
       }
       seen.add(key)
     }
@@ -358,6 +434,7 @@ export class FakeKurrentClient implements KurrentClient {
       throw new TransactionMaxSizeExceededError(undefined as unknown as ServiceErrorLike, details as never)
     }
 
+    await this.runInterposed('multiStreamAppend')
     const decisions = requests.map((request, i) =>
       this.checkCommit(request.streamName, request.expectedState, (pending[i] as PendingEvent[]).map((e) => e.id)),
     )
@@ -376,11 +453,11 @@ export class FakeKurrentClient implements KurrentClient {
         return { streamName: request.streamName, revision }
       })
       const last = written[written.length - 1]
-      result = { position: last ? last.commit : this.headCommit(), responses }
+      result = { position: last ? last.prepare : this.headCommit(), responses }
     } else if (decisions.every((d) => d.kind === 'idempotent')) {
       const idempotent = decisions as Extract<CommitDecision, { kind: 'idempotent' }>[]
       result = {
-        position: idempotent.reduce((max, d) => (d.lastEvent.commit > max ? d.lastEvent.commit : max), -1n),
+        position: idempotent.reduce((max, d) => (d.lastEvent.prepare > max ? d.lastEvent.prepare : max), -1n),
         responses: requests.map((request, i) => ({ streamName: request.streamName, revision: (idempotent[i] as { last: bigint }).last })),
       }
     } else {
@@ -396,6 +473,9 @@ export class FakeKurrentClient implements KurrentClient {
   /**
    * Reads one stream. Nothing happens until iterated; a missing stream then throws the client's
    * StreamNotFoundError (as the Rust bridge reports it). `fromRevision` is inclusive both ways.
+   * Served by the node of `readsFrom`: a follower sees only what was replicated to it; with
+   * `requiresLeader` a follower answers NotLeaderError once and the bridge moves to the leader.
+   * There is no deadline (readStream.js passes none to the bridge): see `stallNext`.
    * @throws InvalidArgumentError synchronously for a negative or > 2^64-1 fromRevision (as readStream.js).
    */
   readStream(stream: string, options: ReadStreamOptions = {}): AsyncIterableIterator<ResolvedEvent> {
@@ -419,9 +499,11 @@ export class FakeKurrentClient implements KurrentClient {
       if (fromRevision !== 'start' && fromRevision !== 'end' && typeof fromRevision !== 'bigint') {
         throw new TypeError(`FakeKurrentClient: readStream fromRevision must be 'start', 'end' or a bigint, got ${typeof fromRevision}`)
       }
+      await self.stallIfScripted('readStream')
       await tick()
-      const events = self.streams.get(stream)
-      if (!events || events.length === 0) throw new StreamNotFoundError(undefined, stream)
+      self.checkReadNode(options.requiresLeader === true)
+      const events = self.visible(self.streams.get(stream) ?? [], options.requiresLeader === true)
+      if (events.length === 0) throw new StreamNotFoundError(undefined, stream)
       const snapshot = events.slice()
       const last = BigInt(snapshot.length - 1)
       const selected: FakeStoredEvent[] = []
@@ -454,8 +536,12 @@ export class FakeKurrentClient implements KurrentClient {
           throw new TypeError('FakeKurrentClient: readAll fromPosition.commit and .prepare must be bigints')
         }
       }
+      await self.stallIfScripted('readAll')
       await tick()
-      const snapshot = self.log.slice()
+      // The node of readsFrom serves it, as readStream (the cluster model).
+      self.checkReadNode(options.requiresLeader === true)
+      const snapshot = self.visible(self.log, options.requiresLeader === true).slice()
+      if (fromPosition !== 'start' && fromPosition !== 'end') self.refuseInvalidPosition(fromPosition, filter !== undefined, snapshot)
       const selected: FakeStoredEvent[] = []
       const take = (event: FakeStoredEvent): boolean => {
         if (!allows(filter, event)) return true
@@ -583,6 +669,51 @@ export class FakeKurrentClient implements KurrentClient {
     return this.write([event])[0] as FakeStoredEvent
   }
 
+  /**
+   * Writes events to `stream` as an explicit transaction of an old (TCP) client would have: no
+   * checks, every event at (the commit record's offset, its own prepare offset) - see PositionModel.
+   * For history that reads and subscriptions must handle; gRPC appends never write this layout.
+   */
+  appendTransaction(stream: string, events: EventData[]): FakeStoredEvent[] {
+    return this.write(events.map((event) => toPending(stream, event, 'appendToStream')), 'sharedCommit')
+  }
+
+  /**
+   * Holds replication to the follower: from now on it has only the log as it is now, until
+   * `replicate()`. Reads served by the follower (`readsFrom: 'follower'`, without `requiresLeader`)
+   * see that log; the leader (appends, leader reads) sees everything.
+   */
+  holdReplication(): void {
+    this.replicatedLength = this.log.length
+  }
+
+  /** The follower catches up with the leader and replication runs freely again. */
+  replicate(): void {
+    this.replicatedLength = undefined
+  }
+
+  /** Which node the bridge's reads go to now (it moves to the leader after a NotLeaderError). */
+  get readNode(): 'leader' | 'follower' {
+    return this.readsFrom
+  }
+
+  /**
+   * Runs `fn` (and waits for it) inside the next call of `kind`, after the request reached the
+   * server and before its commit check: e.g. another writer's append landing between a caller's
+   * read and its write.
+   */
+  interposeNext(kind: 'appendToStream' | 'multiStreamAppend', fn: () => unknown): void {
+    const list = this.interposed.get(kind) ?? []
+    list.push(fn)
+    this.interposed.set(kind, list)
+  }
+
+  /** Makes the next `times` read calls of `kind` never answer (a server or network that hangs;
+   * the bridge's reads have no deadline). */
+  stallNext(kind: 'readStream' | 'readAll', times = 1): void {
+    this.stalls.set(kind, (this.stalls.get(kind) ?? 0) + times)
+  }
+
   /** Every event in the log, in `$all` order (system events included, nothing filtered). */
   get events(): readonly FakeStoredEvent[] {
     return this.log
@@ -636,6 +767,36 @@ export class FakeKurrentClient implements KurrentClient {
     this.live.delete(subscription)
   }
 
+  /**
+   * @internal The server's refusal of a `$all` read from inside a record. The reader repositions at
+   * the commit part and reads the record there (server AllReader.cs ReadAllEventsForwardInternal):
+   * from a byte that is not a record's first it fails with InvalidReadException, which the reader
+   * worker answers as InvalidPosition (StorageReaderWorker.All.cs / .AllFiltered.cs); a commit part
+   * past the last indexed record reads nothing (no error), and the prepare part only filters. The
+   * same check applies to backward reads (ReadAllEventsBackward repositions there too).
+   * @throws the client's UnknownError as the bridge delivers the refusal (see bridgeInvalidPosition).
+   */
+  refuseInvalidPosition(position: Position, filtered: boolean, snapshot: readonly FakeStoredEvent[]): void {
+    const commit = BigInt(position.commit)
+    const last = snapshot[snapshot.length - 1]
+    const lastIndexed = last ? (last.commit > last.prepare ? last.commit : last.prepare) : this.options.firstPosition
+    if (commit > lastIndexed) return
+    if (commit === 0n || commit === this.options.firstPosition || commit === this.writerPosition) return
+    if (this.log.some((e) => e.prepare === commit || e.commit === commit || e.prepareEnd === commit || e.commitEnd === commit)) return
+    throw bridgeInvalidPosition(filtered, commit)
+  }
+
+  /**
+   * @internal Whether the server tells a subscription it has caught up: from 24.2 (the caughtUp
+   * message came with the gRPC enumerator rewrite, commit 0923c5632; server
+   * src/EventStore.Core/Services/Transport/Grpc/Streams.Read.cs has no CaughtUp at oss-v23.10.0 and
+   * has it at oss-v24.2.0, src/KurrentDB.Core/... at 25.1). The client emits 'caughtUp' only when
+   * the message comes (dist/streams/utils/Subscription.js), so on older servers never.
+   */
+  sendsCaughtUp(): boolean {
+    return versionAtLeast(this.options.serverVersion, 24, 2)
+  }
+
   /** @internal Position of the last event of the log, for caughtUp. */
   headPosition(): Position | undefined {
     const last = this.log[this.log.length - 1]
@@ -667,6 +828,50 @@ export class FakeKurrentClient implements KurrentClient {
     if (this.unavailable) throw fakeErrors.unavailable()
     if (this.disposed && this.options.callsAfterDispose === 'throw') {
       throw new UnavailableError(undefined, 'FakeKurrentClient: called after dispose()')
+    }
+  }
+
+  /** Never settles when a stall is scripted for `kind` (see stallNext). */
+  private async stallIfScripted(kind: 'readStream' | 'readAll'): Promise<void> {
+    const left = this.stalls.get(kind) ?? 0
+    if (left <= 0) return
+    this.stalls.set(kind, left - 1)
+    await new Promise<never>(() => undefined)
+  }
+
+  /**
+   * A leader-only read on a follower: the bridge's NotLeaderError (crates/bridge/src/error.rs: name
+   * 'NotLeaderError', metadata with the leader's host and port, converted by
+   * dist/utils/convertBridgeError.js); the bridge then reconnects to the leader.
+   */
+  private checkReadNode(requiresLeader: boolean): void {
+    if (!requiresLeader || this.readsFrom === 'leader') return
+    this.readsFrom = 'leader'
+    const bridgeError = Object.assign(new Error('NotLeaderError(Endpoint { host: "node1.kurrentdb.local", port: 2113 })'), {
+      name: 'NotLeaderError',
+      metadata: { 'leader-endpoint-host': 'node1.kurrentdb.local', 'leader-endpoint-port': 2113 },
+    })
+    throw new NotLeaderError(bridgeError as unknown as ServiceErrorLike)
+  }
+
+  /** The events of `events` (in log order) that the node serving a read has. */
+  private visible(events: readonly FakeStoredEvent[], requiresLeader: boolean): readonly FakeStoredEvent[] {
+    if (requiresLeader || this.readsFrom === 'leader' || this.replicatedLength === undefined) return events
+    const horizon = this.log[this.replicatedLength - 1]
+    if (!horizon) return []
+    return events.filter((e) => comparePositions(e.commit, e.prepare, positionOf(horizon)) <= 0)
+  }
+
+  private async runInterposed(kind: 'appendToStream' | 'multiStreamAppend'): Promise<void> {
+    // The interposed writer's own appends are not interposed on.
+    if (this.interposing) return
+    const fn = this.interposed.get(kind)?.shift()
+    if (!fn) return
+    this.interposing = true
+    try {
+      await fn()
+    } finally {
+      this.interposing = false
     }
   }
 
@@ -719,8 +924,12 @@ export class FakeKurrentClient implements KurrentClient {
     return { kind: 'ok', current }
   }
 
-  /** Writes events as one transaction; returns them with their revisions and positions. */
-  private write(pending: PendingEvent[]): FakeStoredEvent[] {
+  /**
+   * Writes events as one transaction; returns them with their revisions and positions. `layout`
+   * (see PositionModel): 'perEvent' for everything written through gRPC and by the server itself,
+   * 'sharedCommit' only for `appendTransaction` (explicit transactions of old clients).
+   */
+  private write(pending: PendingEvent[], layout: PositionModel = 'perEvent'): FakeStoredEvent[] {
     const created = this.options.now()
     const sizes = pending.map((e) => BigInt(recordSize(e)))
     const offsets: bigint[] = []
@@ -729,7 +938,7 @@ export class FakeKurrentClient implements KurrentClient {
       offsets.push(offset)
       offset += size
     }
-    const shared = this.options.positionModel === 'sharedCommit'
+    const shared = layout === 'sharedCommit'
     const commitAt = offset
     const commitEnd = shared ? commitAt + BigInt(COMMIT_RECORD_SIZE) : commitAt
     this.writerPosition = commitEnd
@@ -745,6 +954,7 @@ export class FakeKurrentClient implements KurrentClient {
         isJson: e.isJson,
         data: e.data,
         metadata: e.metadata,
+        ...(e.propertyMetadata ? { propertyMetadata: true } : {}),
         created,
         commit: shared ? commitAt : prepare,
         prepare,
@@ -778,7 +988,8 @@ interface FakeSubscriptionInit {
  * the gRPC call), with `unsubscribe()`, 'confirmation', 'caughtUp' and async iteration.
  *
  * Like the real one, it emits 'caughtUp' when it has pushed the last historical event into its
- * buffer, which can be before the consumer has read those events.
+ * buffer, which can be before the consumer has read those events - on servers from 24.2 only (see
+ * FakeKurrentClient.sendsCaughtUp).
  */
 class FakeSubscription extends Readable {
   /** Subscription id the server confirmed (set on 'confirmation'). */
@@ -893,7 +1104,7 @@ class FakeSubscription extends Readable {
       }
       const event = this.next()
       if (!event) {
-        if (!this.caughtUpEmitted) {
+        if (!this.caughtUpEmitted && this.host.sendsCaughtUp()) {
           this.caughtUpEmitted = true
           const info: CaughtUp = { date: new Date() }
           const position = this.host.headPosition()
@@ -940,6 +1151,12 @@ function positionOf(event: FakeStoredEvent): Position {
   return { commit: event.commit, prepare: event.prepare }
 }
 
+/** The position the server answers an append with: (LogPosition, LogPosition) of the event's
+ * prepare (see `appendToStream`). */
+function logPositionOf(event: FakeStoredEvent): Position {
+  return { commit: event.prepare, prepare: event.prepare }
+}
+
 function currentState(current: bigint): CurrentStreamState {
   return current < 0n ? 'no_stream' : current
 }
@@ -949,6 +1166,28 @@ function comparePositions(commit: bigint, prepare: bigint, position: Position): 
   if (commit !== position.commit) return commit < position.commit ? -1 : 1
   if (prepare !== position.prepare) return prepare < position.prepare ? -1 : 1
   return 0
+}
+
+/**
+ * The server's refusal of a read position inside a record, as the client hands it over. Unfiltered,
+ * the status is INVALID_ARGUMENT "Trying to read from an invalid position." (server
+ * Services/Transport/Grpc/RpcExceptions.cs InvalidPositionException); filtered (the adapter's reads),
+ * UNKNOWN "Unexpected FilteredReadAllResult: InvalidPosition >> <reader's message>"
+ * (Enumerators/Enumerator.ReadAllForwardsFiltered.cs has no case for it; RpcExceptions.UnknownError).
+ * The Rust client maps either to `Error::Grpc { code, message }` ("Unmapped gRPC error: code: {code},
+ * message: {message}.", KurrentDB-Client-Rust kurrentdb/src/types.rs `from_grpc`, the code printed
+ * as tonic's description), the bridge to an Error named UnknownError with metadata.detail
+ * (KurrentDB-Bridge-Client crates/bridge/src/error.rs), and dist/utils/convertBridgeError.js to the
+ * client's UnknownError.
+ */
+function bridgeInvalidPosition(filtered: boolean, at: bigint): UnknownError {
+  const code = filtered ? 'Unknown error' : 'Client specified an invalid argument'
+  const reason = filtered
+    ? `Unexpected FilteredReadAllResult: InvalidPosition >> Prefix/suffix length inconsistency: prefix length (1869768058) != suffix length (0).\nActual pre-position: ${at}. Something is seriously wrong in chunk #0-0 (chunk-000000.000000).`
+    : 'Trying to read from an invalid position.'
+  const message = `Unmapped gRPC error: code: ${code}, message: ${reason}.`
+  const error = Object.assign(new Error(message), { name: 'UnknownError', metadata: { detail: message } })
+  return new UnknownError(error as unknown as ServiceErrorLike)
 }
 
 /** maxCount as the bridge takes it (BigInt(maxCount)); a fractional number fails like BigInt does. */
@@ -994,7 +1233,8 @@ function toPending(stream: string, event: EventData, call: 'appendToStream' | 'm
   if (given) {
     metadata = given instanceof Uint8Array ? Uint8Array.from(given) : encoder.encode(JSON.stringify(given))
   }
-  return { stream, id: event.id.toLowerCase(), type: event.type, isJson: event.contentType === 'application/json', data, metadata }
+  const propertyMetadata = call === 'multiStreamAppend'
+  return { stream, id: event.id.toLowerCase(), type: event.type, isJson: event.contentType === 'application/json', data, metadata, ...(propertyMetadata ? { propertyMetadata } : {}) }
 }
 
 /** The server's `$all` filter (EventFilter.cs): its defaults, then the stream-name or event-type filter. */
@@ -1034,11 +1274,12 @@ function toRecorded(event: FakeStoredEvent, numbers: boolean): AllStreamRecorded
     data = event.data.slice()
   }
   let metadata: unknown
-  if (event.metadata.length > 0) {
+  const metadataBytes = event.propertyMetadata ? synthesizedMetadata(event) : event.metadata
+  if (metadataBytes.length > 0) {
     try {
-      metadata = JSON.parse(decoder.decode(event.metadata))
+      metadata = JSON.parse(decoder.decode(metadataBytes))
     } catch {
-      metadata = event.metadata.slice()
+      metadata = metadataBytes.slice()
     }
   }
   return {
@@ -1052,6 +1293,26 @@ function toRecorded(event: FakeStoredEvent, numbers: boolean): AllStreamRecorded
     created: new Date(event.created.getTime()),
     position: { commit: maybeNumber(event.commit, numbers), prepare: maybeNumber(event.prepare, numbers) },
   } as AllStreamRecordedEvent
+}
+
+/**
+ * The metadata every v1 read (readStream, readAll, subscriptions) returns for an event written
+ * through the v2 API: its record properties with `$schema.name` = the event type and, for JSON data,
+ * `$schema.format` = "Json" set on them (server src/KurrentDB.Core/Data/EventRecord.cs
+ * SynthesizeMetadataFromProperties; keys in Services/Transport/Grpc/Constants.cs RecordProperties).
+ * The properties are the client's string map (dist/streams/appendToStream/multiStreamAppend.js),
+ * which google-protobuf serializes in sorted key order (jspb.Map toArray sorts) and the server's
+ * Struct keeps; a non-JSON record got `$schema.format` = "Bytes" on writing (src/KurrentDB.Api.V2/
+ * Modules/Streams/Model/AppendRecordExtensions.cs PreProcessRecord). New keys go last.
+ */
+function synthesizedMetadata(event: FakeStoredEvent): Uint8Array {
+  const given = event.metadata.length > 0 ? (JSON.parse(decoder.decode(event.metadata)) as Record<string, unknown>) : {}
+  const properties: Record<string, unknown> = {}
+  for (const key of Object.keys(given).sort()) properties[key] = given[key]
+  if (!event.isJson) properties['$schema.format'] = 'Bytes'
+  properties['$schema.name'] = event.type
+  if (event.isJson) properties['$schema.format'] = 'Json'
+  return encoder.encode(JSON.stringify(properties))
 }
 
 function toAllResolved(event: FakeStoredEvent, numbers: boolean): AllStreamResolvedEvent {

@@ -1,7 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { END, START, UnsupportedError, excludeSystemEvents, streamNameFilter } from '@kurrent/kurrentdb-client'
 import type { AllStreamSubscription, Filter } from '@kurrent/kurrentdb-client'
+import { NotLeaderError, type MultiAppendResult } from '@kurrent/kurrentdb-client'
+import { v5 as uuidV5, v7 as uuidV7 } from 'uuid'
+import { StreamNamedTwiceError, streamNamedTwice } from '../port.js'
+import { EVENT_ID_NAMESPACE, RETRY_AFTER_SECONDS, encodePosition } from './mapping.js'
 import {
+  InvalidPositionError,
   StoreUnavailableError,
   WrongExpectedRevisionError,
   type AppendManyResult,
@@ -23,17 +28,28 @@ import { GENESIS_HASH, HASH_KEY, canonicalData, chainHash, storedHash } from '..
 export const MAX_REMEMBERED_TAILS = 100_000
 import { connectKurrentDB, type KurrentClient } from './client.js'
 import {
+  MAX_KURRENTDB_LOG_POSITION,
   decodePosition,
   isStreamNotFound,
+  positionProblem,
   rawPosition,
   rawRevision,
   redactConnectionString,
   toBigInt,
   toEventData,
   toPortError,
+  toReadAllError,
   toRecordedEvent,
   toStreamState,
 } from './mapping.js'
+
+/** Longest a read that must see this store's own writes may take on the leader, ms (see leaderRead). */
+export const LEADER_READ_DEADLINE_MS = 5_000
+/** Tries of an append with `any`/`stream_exists` whose stream other writers keep moving between
+ * the tail read and the write (see appendEvents); then StoreUnavailableError. */
+export const MAX_APPEND_ATTEMPTS = 5
+/** Events at a stream's end searched for a repeat of an `any`/`stream_exists` append (see plan). */
+export const REPEAT_WINDOW_EVENTS = 100
 
 /** Events read per call to the server (readStream, readAll pages). */
 export const DEFAULT_PAGE_SIZE = 500
@@ -63,15 +79,22 @@ export interface KurrentDbEventStoreOptions {
   resubscribeMaxMs?: number
   /** Stream prefixes a subscription without its own prefixes is filtered on (server side). */
   streamPrefixes?: readonly string[]
+  /** Deadline of reads on the leader, ms (default LEADER_READ_DEADLINE_MS). */
+  leaderReadDeadlineMs?: number
   logger?: StoreLogger
 }
 
 /**
  * The event store port on KurrentDB (EventStoreDB), through the official client.
  *
- * - Expected revisions map one to one to the client's stream states; a wrong expected version is
- *   the port's WrongExpectedRevisionError; unavailable / not-leader / deadline-exceeded are
- *   StoreUnavailableError.
+ * - Exact revisions and `no_stream` go to the server as they are; `any`/`stream_exists` are sent
+ *   as the exact revision of the tail read on the leader (the hash chain needs it), retried when
+ *   another writer moved the stream, and a repeat of the stream's last events is recognised (see
+ *   appendEvents, plan). A wrong expected version is the port's WrongExpectedRevisionError;
+ *   unavailable / not-leader / deadline-exceeded are StoreUnavailableError.
+ * - Positions of appends are the server's answers; what must see this store's own writes (the
+ *   chain's previous event, an empty append's check, a position the server did not answer) is read
+ *   on the leader under a deadline (see leaderRead), since client reads may be served by a follower.
  * - Positions are `commit × 2^64 + prepare` (see encodePosition), so the whole pair is kept.
  * - appendMany is `multiStreamAppend` (atomic) on servers that have it; elsewhere per-stream appends
  *   with deterministic event ids, the last stream (the use case's marker) written last.
@@ -85,6 +108,7 @@ export class KurrentDbEventStore implements EventStore {
   private readonly resubscribeInitialMs: number
   private readonly resubscribeMaxMs: number
   private readonly streamPrefixes: readonly string[]
+  private readonly leaderReadDeadlineMs: number
   private readonly closing = new AbortController()
   /** Last known (revision, hash) of recently read or written streams, for the hash chain. */
   private readonly tails = new Map<string, { revision: bigint; hash: string }>()
@@ -98,6 +122,7 @@ export class KurrentDbEventStore implements EventStore {
     this.resubscribeInitialMs = options.resubscribeInitialMs ?? DEFAULT_RESUBSCRIBE_INITIAL_MS
     this.resubscribeMaxMs = options.resubscribeMaxMs ?? DEFAULT_RESUBSCRIBE_MAX_MS
     this.streamPrefixes = options.streamPrefixes ?? LEDGER_STREAM_PREFIXES
+    this.leaderReadDeadlineMs = options.leaderReadDeadlineMs ?? LEADER_READ_DEADLINE_MS
   }
 
   /**
@@ -125,47 +150,120 @@ export class KurrentDbEventStore implements EventStore {
   }
 
   /**
-   * Appends to one stream.
-   * @throws WrongExpectedRevisionError, StoreUnavailableError.
+   * Appends to one stream. The position is the one the server answers (the last event's: see
+   * {@link answeredPosition}); only when it answers none is it read, on the leader.
+   * @throws WrongExpectedRevisionError (never for `any`; for `stream_exists` only on a stream with
+   *   no events); StoreUnavailableError, also when `any`/`stream_exists` lost the race for the
+   *   stream's end MAX_APPEND_ATTEMPTS times (see appendEvents).
    */
   async append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     if (events.length === 0) return this.checkOnly(stream, expected)
-    const revision = await this.appendEvents(stream, events, expected)
-    return { nextExpectedRevision: revision, position: await this.positionOf(stream, revision) }
-  }
-
-  /** appendToStream; answers the stream's new revision. */
-  private async appendEvents(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<bigint> {
-    const chained = await this.chain(stream, events, expected)
-    const recordedAt = this.nextRecordedAt()
-    const data = chained.events.map((e) => toEventData(e, { deterministicIds: !this.atomic, recordedAt }))
-    const result = await this.call(() => this.options.client.appendToStream(stream, data, { streamState: toStreamState(chained.expected) }))
-    const revision = toBigInt(result.nextExpectedRevision, 'next expected revision')
-    this.rememberTail(stream, revision, chained.lastHash)
-    return revision
+    const written = await this.appendEvents(stream, events, expected)
+    return { nextExpectedRevision: written.revision, position: written.position ?? (await this.positionOf(stream, written.revision)) }
   }
 
   /**
-   * The events with their audit hash in the metadata (hash-chain.ts), chained from the stream's last
-   * event: its hash is remembered from this store's own reads and appends (the use cases read a
-   * stream just before appending to it), else read. The events' revisions follow from the expected
-   * revision; `any` and `stream_exists` are made exact by reading the stream's last event, so the
-   * append fails rather than chain from the wrong event if the stream moved meanwhile.
-   * @throws WrongExpectedRevisionError for `stream_exists` on a stream with no events.
+   * appendToStream with the chain's hashes; answers the stream's new revision and the answered
+   * position (undefined when the server gave none).
+   *
+   * The chain needs the exact revision, so `any`/`stream_exists` read the tail on the leader and
+   * append at that revision; when another writer moved the stream in between, the server refuses
+   * and the tail is read again, at most MAX_APPEND_ATTEMPTS times (then StoreUnavailableError: a
+   * conflict is not an answer `any` may give). A repeat (the events' own ids already at the stream's
+   * end, see {@link KurrentDbEventStore.plan}) is sent at the revision before them, where the server
+   * itself recognises it and answers the first append's result without writing.
    */
-  private async chain(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<{ events: NewEvent[]; expected: ExpectedRevision; lastHash: string }> {
-    let exact: ExpectedRevision = expected
+  private async appendEvents(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<{ revision: bigint; position: bigint | undefined }> {
+    const identified = this.withIds(events)
+    for (let attempt = 1; ; attempt++) {
+      const plan = await this.plan(stream, identified, expected)
+      const recordedAt = this.nextRecordedAt()
+      const data = plan.events.map((e) => toEventData(e, { deterministicIds: !this.atomic, recordedAt }))
+      try {
+        const result = await this.call(() => this.options.client.appendToStream(stream, data, { streamState: toStreamState(plan.expected) }))
+        const revision = toBigInt(result.nextExpectedRevision, 'next expected revision')
+        this.rememberTail(stream, revision, plan.lastHash)
+        return { revision, position: answeredPosition(result.position) }
+      } catch (err) {
+        if (!(err instanceof WrongExpectedRevisionError) || typeof expected === 'bigint' || expected === 'no_stream') throw err
+        if (attempt >= MAX_APPEND_ATTEMPTS) throw this.keptMoving(stream, err)
+      }
+    }
+  }
+
+  /** The 503 of an `any`/`stream_exists` append that kept losing the race for the stream's end. */
+  private keptMoving(stream: string, cause: unknown): StoreUnavailableError {
+    return new StoreUnavailableError(
+      `stream ${stream} moved between reading its last event and appending after it, ${MAX_APPEND_ATTEMPTS} times (other writers); try again`,
+      RETRY_AFTER_SECONDS,
+      { cause },
+    )
+  }
+
+  /**
+   * The events with their ids fixed before any attempt (so every attempt and every repeat carries
+   * the same ids): the given id, else UUID v5 of the idempotency key where this server's appendMany
+   * needs it (see toEventData), else v7.
+   */
+  private withIds(events: NewEvent[]): { events: (NewEvent & { id: string })[]; ownIds: boolean } {
+    const derive = (e: NewEvent): string | undefined => e.id ?? (!this.atomic && e.idempotencyKey !== undefined ? uuidV5(e.idempotencyKey, EVENT_ID_NAMESPACE) : undefined)
+    return {
+      events: events.map((e) => ({ ...e, id: (derive(e) ?? uuidV7()).toLowerCase() })),
+      ownIds: events.every((e) => derive(e) !== undefined),
+    }
+  }
+
+  /**
+   * What to send for one stream: the events with their audit hash in the metadata (hash-chain.ts),
+   * chained from the stream's last event, and the exact expected revision that chain assumes.
+   *
+   * - An exact revision: the previous hash is remembered from this store's own reads and appends,
+   *   else read on the leader (a follower may not have it yet). `no_stream`: the genesis hash. The
+   *   server checks these itself, repeats included (IndexWriter.CheckCommit compares the ids after
+   *   an expected revision behind the stream).
+   * - `any`/`stream_exists`: the tail is read on the leader and its revision sent. That alone would
+   *   write a repeat again (the server compares ids for an exact revision only when it is behind
+   *   the stream), so when the events carry ids of their own the last REPEAT_WINDOW_EVENTS events
+   *   are read: if they hold the first id, the following ones must be exactly the rest (else a
+   *   conflict, as the server's CorruptedIdempotency) and the append is planned at the revision
+   *   before them, which the server answers as a repeat. Older repeats are not recognised.
+   * @throws WrongExpectedRevisionError for `stream_exists` on a stream with no events, and for ids
+   *   that only partly match the stream's end.
+   */
+  private async plan(
+    stream: string,
+    { events, ownIds }: { events: (NewEvent & { id: string })[]; ownIds: boolean },
+    expected: ExpectedRevision,
+  ): Promise<{ events: NewEvent[]; expected: ExpectedRevision; lastHash: string }> {
+    let exact: bigint | 'no_stream' = 'no_stream'
     let previousHash = GENESIS_HASH
+    let repeatHash: string | undefined
     if (typeof expected === 'bigint') {
+      exact = expected
       const known = this.tails.get(stream)
       if (known && known.revision === expected) previousHash = known.hash
-      else for await (const e of this.readStream(stream, { fromRevision: expected, maxCount: 1 })) if (e.revision === expected) previousHash = storedHash(e.metadata) ?? GENESIS_HASH
+      else for (const e of await this.leaderRead(stream, { fromRevision: expected, maxCount: 1 })) if (e.revision === expected) previousHash = storedHash(e.metadata) ?? GENESIS_HASH
     } else if (expected !== 'no_stream') {
-      let last: RecordedEvent | undefined
-      for await (const e of this.readStream(stream, { direction: 'backwards', maxCount: 1 })) last = e
-      if (!last && expected === 'stream_exists') throw new WrongExpectedRevisionError(stream, expected, 'no_stream')
-      exact = last ? last.revision : 'no_stream'
-      previousHash = last ? (storedHash(last.metadata) ?? GENESIS_HASH) : GENESIS_HASH
+      const window = await this.leaderRead(stream, { direction: 'backwards', maxCount: ownIds ? REPEAT_WINDOW_EVENTS : 1 })
+      const last = window[0]
+      if (!last) {
+        if (expected === 'stream_exists') throw new WrongExpectedRevisionError(stream, expected, 'no_stream')
+        exact = 'no_stream'
+      } else {
+        exact = last.revision
+        previousHash = storedHash(last.metadata) ?? GENESIS_HASH
+        const oldestFirst = window.slice().reverse()
+        const at = oldestFirst.findIndex((e) => e.id.toLowerCase() === events[0]!.id)
+        if (ownIds && at >= 0) {
+          const matches = events.every((e, i) => oldestFirst[at + i]?.id.toLowerCase() === e.id)
+          if (!matches) throw new WrongExpectedRevisionError(stream, expected, last.revision)
+          const first = oldestFirst[at]!
+          exact = first.revision === 0n ? 'no_stream' : first.revision - 1n
+          // Not written again: these hashes are never stored (the tail keeps the stored one).
+          previousHash = storedHash(oldestFirst[at - 1]?.metadata) ?? GENESIS_HASH
+          repeatHash = storedHash(oldestFirst[at + events.length - 1]!.metadata)
+        }
+      }
     }
     let revision = typeof exact === 'bigint' ? exact : -1n
     const out = events.map((e) => {
@@ -173,7 +271,7 @@ export class KurrentDbEventStore implements EventStore {
       previousHash = chainHash({ stream, revision, type: e.type, canonicalData: canonicalData(e.data), previousHash })
       return { ...e, metadata: { ...e.metadata, [HASH_KEY]: previousHash } }
     })
-    return { events: out, expected: exact, lastHash: previousHash }
+    return { events: out, expected: exact, lastHash: repeatHash ?? previousHash }
   }
 
   /** Keeps the hash of an event read when it is the newest this store knows of its stream. */
@@ -196,12 +294,20 @@ export class KurrentDbEventStore implements EventStore {
    * last one (the use case puts its marker there), so a crash leaves at most a half-written set of
    * streams without its marker, which a retry completes (event ids are UUID v5 of each event's
    * idempotency key, so nothing is written twice).
-   * @throws WrongExpectedRevisionError for a stream not in its expected state; StoreUnavailableError.
+   *
+   * Streams without events are checked by a leader read before the write, not inside it (25.1's
+   * multi-stream append refuses a stream without events: Api.V2 AppendRequestValidator.cs; 26.1's
+   * appendRecords, client dist/streams/appendToStream/index.js, could carry such checks).
+   * @throws StreamNamedTwiceError when a stream is named twice, compared case-insensitively as the
+   *   server does (before anything is sent: the server's ABORTED comes back from the client as a
+   *   TimeoutError, a 503 no retry could cure); WrongExpectedRevisionError for a stream not in its
+   *   expected state; StoreUnavailableError.
    */
   async appendMany(appends: StreamAppend[]): Promise<AppendManyResult> {
+    const twice = streamNamedTwice(appends.map((a) => a.stream))
+    if (twice !== undefined) throw new StreamNamedTwiceError(twice)
     const last = appends.at(-1)
     if (!last) return { position: (await this.headPosition()) ?? 0n, streams: [] }
-    if (new Set(appends.map((a) => a.stream)).size !== appends.length) throw new Error('appendMany: a stream is named twice')
     if (this.atomic) {
       try {
         return await this.appendManyAtomic(appends, last.stream)
@@ -214,8 +320,12 @@ export class KurrentDbEventStore implements EventStore {
     return this.appendManyPerStream(appends)
   }
 
+  /**
+   * One `multiStreamAppend` for the streams with events, planned as appendEvents plans one stream
+   * (and retried the same way when a stream given as `any`/`stream_exists` moved meanwhile). The
+   * position is the server's answer (the transaction's last event; see answeredPosition).
+   */
   private async appendManyAtomic(appends: StreamAppend[], lastStream: string): Promise<AppendManyResult> {
-    const recordedAt = this.nextRecordedAt()
     const nonEmpty = appends.filter((a) => a.events.length > 0)
     const empty = new Map<string, AppendResult>()
     for (const a of appends.filter((x) => x.events.length === 0)) empty.set(a.stream, await this.checkOnly(a.stream, a.expectedRevision))
@@ -223,36 +333,50 @@ export class KurrentDbEventStore implements EventStore {
       const streams = appends.map((a) => ({ stream: a.stream, nextExpectedRevision: empty.get(a.stream)!.nextExpectedRevision }))
       return { position: empty.get(lastStream)!.position, streams }
     }
-    const chained = await Promise.all(nonEmpty.map((a) => this.chain(a.stream, a.events, a.expectedRevision)))
-    const result = await this.call(() =>
-      this.options.client.multiStreamAppend(
-        nonEmpty.map((a, i) => ({
-          streamName: a.stream,
-          expectedState: toStreamState(chained[i]!.expected),
-          events: chained[i]!.events.map((e) => toEventData(e, { deterministicIds: false, recordedAt })),
-        })),
-      ),
-    )
-    const revisions = new Map(result.responses.map((r) => [r.streamName, toBigInt(r.revision, 'revision')]))
-    nonEmpty.forEach((a, i) => {
-      const revision = revisions.get(a.stream)
-      if (revision !== undefined) this.rememberTail(a.stream, revision, chained[i]!.lastHash)
-    })
-    const lastWritten = nonEmpty.at(-1)!.stream
-    const streams = appends.map((a) => ({
-      stream: a.stream,
-      nextExpectedRevision: revisions.get(a.stream) ?? empty.get(a.stream)!.nextExpectedRevision,
-    }))
-    // The server answers with a commit position only; the port's position is the last written
-    // event's (commit, prepare) pair, read back.
-    const position = await this.positionOf(lastWritten, revisions.get(lastWritten) ?? toBigInt(result.responses.at(-1)!.revision, 'revision'))
-    return { position, streams }
+    const identified = nonEmpty.map((a) => this.withIds(a.events))
+    const floating = new Set(nonEmpty.filter((a) => a.expectedRevision === 'any' || a.expectedRevision === 'stream_exists').map((a) => a.stream))
+    for (let attempt = 1; ; attempt++) {
+      const plans = await Promise.all(nonEmpty.map((a, i) => this.plan(a.stream, identified[i]!, a.expectedRevision)))
+      const recordedAt = this.nextRecordedAt()
+      let result: MultiAppendResult
+      try {
+        result = await this.call(() =>
+          this.options.client.multiStreamAppend(
+            nonEmpty.map((a, i) => ({
+              streamName: a.stream,
+              expectedState: toStreamState(plans[i]!.expected),
+              events: plans[i]!.events.map((e) => toEventData(e, { deterministicIds: false, recordedAt })),
+            })),
+          ),
+        )
+      } catch (err) {
+        if (!(err instanceof WrongExpectedRevisionError) || !floating.has(err.stream)) throw err
+        if (attempt >= MAX_APPEND_ATTEMPTS) throw this.keptMoving(err.stream, err)
+        continue
+      }
+      const revisions = new Map(result.responses.map((r) => [r.streamName, toBigInt(r.revision, 'revision')]))
+      nonEmpty.forEach((a, i) => {
+        const revision = revisions.get(a.stream)
+        if (revision !== undefined) this.rememberTail(a.stream, revision, plans[i]!.lastHash)
+      })
+      const streams = appends.map((a) => ({
+        stream: a.stream,
+        nextExpectedRevision: revisions.get(a.stream) ?? empty.get(a.stream)!.nextExpectedRevision,
+      }))
+      const lastWritten = nonEmpty.at(-1)!.stream
+      const answered = toBigInt(result.position, 'position')
+      const position =
+        answered >= 0n
+          ? answeredPosition({ commit: answered, prepare: answered })!
+          : await this.positionOf(lastWritten, revisions.get(lastWritten) ?? toBigInt(result.responses.at(-1)!.revision, 'revision'))
+      return { position, streams }
+    }
   }
 
   private async appendManyPerStream(appends: StreamAppend[]): Promise<AppendManyResult> {
     const revisions = new Map<string, bigint>()
     const appendOne = async (a: StreamAppend) =>
-      a.events.length === 0 ? (await this.checkOnly(a.stream, a.expectedRevision)).nextExpectedRevision : this.appendEvents(a.stream, a.events, a.expectedRevision)
+      a.events.length === 0 ? (await this.checkOnly(a.stream, a.expectedRevision)).nextExpectedRevision : (await this.appendEvents(a.stream, a.events, a.expectedRevision)).revision
     const head = appends.slice(0, -1)
     for (let i = 0; i < head.length; i += this.fallbackConcurrency) {
       const slice = head.slice(i, i + this.fallbackConcurrency)
@@ -272,10 +396,10 @@ export class KurrentDbEventStore implements EventStore {
     }
   }
 
-  /** An empty append: only the expected revision is checked against the stream's last event. */
+  /** An empty append: only the expected revision is checked against the stream's last event, read
+   * on the leader. */
   private async checkOnly(stream: string, expected: ExpectedRevision): Promise<AppendResult> {
-    let lastEvent: RecordedEvent | undefined
-    for await (const e of this.readStream(stream, { direction: 'backwards', maxCount: 1 })) lastEvent = e
+    const [lastEvent] = await this.leaderRead(stream, { direction: 'backwards', maxCount: 1 })
     const actual = lastEvent ? lastEvent.revision : 'no_stream'
     const ok =
       expected === 'any' ||
@@ -286,10 +410,45 @@ export class KurrentDbEventStore implements EventStore {
     return { nextExpectedRevision: lastEvent ? lastEvent.revision : -1n, position: lastEvent ? lastEvent.position : ((await this.headPosition()) ?? 0n) }
   }
 
-  /** Position of event `revision` of `stream`. */
+  /** Position of event `revision` of `stream`, read on the leader (for an answer without one). */
   private async positionOf(stream: string, revision: bigint): Promise<bigint> {
-    for await (const e of this.readStream(stream, { fromRevision: revision, maxCount: 1 })) return e.position
+    for (const e of await this.leaderRead(stream, { fromRevision: revision, maxCount: 1 })) return e.position
     throw new StoreUnavailableError(`event ${revision} of ${stream} was acknowledged but cannot be read back`)
+  }
+
+  /**
+   * One page of a stream (at most `maxCount` events, no paging) read on the leader, for what must
+   * see this store's own writes: `requiresLeader: true` (readStream.js otherwise sends false, and a
+   * follower may not have the write yet), within `leaderReadDeadlineMs` (the bridge takes no
+   * deadline: the read is raced, and abandoned when it loses). A NotLeaderError is retried once:
+   * the bridge has then reconnected to the leader the follower named (KurrentDB-Client-Rust
+   * kurrentdb/src/grpc.rs, `NotLeaderException(leader)` -> `CreateChannel(id, Some(leader))`).
+   * A missing stream is an empty page.
+   * @throws StoreUnavailableError when the deadline passes or the server cannot be reached.
+   */
+  private async leaderRead(stream: string, options: { fromRevision?: bigint; direction?: 'forwards' | 'backwards'; maxCount: number }): Promise<RecordedEvent[]> {
+    const backwards = options.direction === 'backwards'
+    const once = async (): Promise<RecordedEvent[]> => {
+      const out: RecordedEvent[] = []
+      const from = options.fromRevision ?? (backwards ? END : START)
+      for await (const resolved of this.options.client.readStream(stream, { fromRevision: from, maxCount: options.maxCount, direction: backwards ? 'backwards' : 'forwards', requiresLeader: true })) {
+        const event = this.noteRecordedAt(toRecordedEvent(resolved))
+        if (!event) continue
+        const hash = storedHash(event.metadata)
+        if (hash !== undefined) this.noteRead(stream, event.revision, hash)
+        out.push(event)
+      }
+      return out
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await withDeadline(once(), this.leaderReadDeadlineMs, () => new StoreUnavailableError(`KurrentDB did not answer a leader read of ${stream} within ${this.leaderReadDeadlineMs} ms`, RETRY_AFTER_SECONDS))
+      } catch (err) {
+        if (isStreamNotFound(err)) return []
+        if (err instanceof NotLeaderError && attempt === 1) continue
+        throw toPortError(err)
+      }
+    }
   }
 
   /** Reads one stream in pages of `pageSize`. A missing stream yields nothing. */
@@ -332,6 +491,12 @@ export class KurrentDbEventStore implements EventStore {
   async *readAll(options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {
     let remaining = options.maxCount ?? Number.POSITIVE_INFINITY
     let from = options.fromPosition
+    if (from !== undefined) {
+      // What no KurrentDB event position can be is refused here; the rest the server decides.
+      const problem = positionProblem(from)
+      if (problem !== undefined) throw new InvalidPositionError(from, problem)
+      if (decodePosition(from).commit > MAX_KURRENTDB_LOG_POSITION) return
+    }
     let lastRead: bigint | undefined
     while (remaining > 0) {
       const maxCount = Math.min(this.pageSize, remaining + (lastRead === undefined ? 0 : 1))
@@ -357,7 +522,7 @@ export class KurrentDbEventStore implements EventStore {
           if (remaining <= 0) return
         }
       } catch (err) {
-        throw toPortError(err)
+        throw toReadAllError(err, from)
       }
       if (count < maxCount) return
     }
@@ -391,6 +556,14 @@ export class KurrentDbEventStore implements EventStore {
    * prefixes by default, so system events never arrive). A dropped or ended subscription is
    * resubscribed from the last position delivered, after a pause that doubles from
    * `resubscribeInitialMs` to `resubscribeMaxMs`; events at or before that position are dropped.
+   *
+   * onCaughtUp: servers before 24.2 never send `caughtUp` (server Services/Transport/Grpc/
+   * Streams.Read.cs has no CaughtUp at oss-v23.10.0; the client emits it only on that message,
+   * dist/streams/utils/Subscription.js). So each (re)subscription first reads the head of its own
+   * filtered view (viewHead) and calls onCaughtUp once it has delivered the event there, at once when
+   * the view is empty or its head is at or before the resume position; or on the server's
+   * caughtUp, if that comes first: once per (re)subscription either way (again only after the
+   * server's fellBehind, when it says caughtUp anew).
    */
   async *subscribeAll(options: SubscribeAllOptions = {}): Subscription {
     // AbortSignal.any holds no listener of ours on the caller's or the store's signal.
@@ -401,16 +574,39 @@ export class KurrentDbEventStore implements EventStore {
     while (!signal.aborted) {
       let subscription: AllStreamSubscription | undefined
       const stop = () => void subscription?.unsubscribe().catch(() => undefined)
+      // onCaughtUp once per (re)subscription, whichever tells first: the server's caughtUp (24.2+)
+      // or reaching the head of this subscription's view read at its start (any server); again only
+      // after the server said it fell behind (it then says caughtUp again).
+      let caughtUp = false
+      let headReached = false
+      const markCaughtUp = () => {
+        if (caughtUp) return
+        caughtUp = true
+        options.onCaughtUp?.()
+      }
       try {
+        const head = options.onCaughtUp ? await this.viewHead(filter) : undefined
         subscription = this.options.client.subscribeToAll({ fromPosition: last === undefined ? START : decodePosition(last), filter })
         signal.addEventListener('abort', stop, { once: true })
-        if (options.onCaughtUp) subscription.on('caughtUp', options.onCaughtUp)
+        if (options.onCaughtUp) {
+          subscription.on('caughtUp', markCaughtUp)
+          subscription.on('fellBehind', () => void (caughtUp = false))
+        }
+        if (head === null || (head !== undefined && last !== undefined && head <= last)) markCaughtUp()
         for await (const resolved of subscription as AsyncIterable<Parameters<typeof toRecordedEvent>[0]>) {
+          // Raw positions: the head may be an event the ledger skips (binary, a `$` type).
+          const raw = rawPosition(resolved)
+          const reachesHead = !headReached && typeof head === 'bigint' && raw !== undefined && raw >= head
           const event = this.noteRecordedAt(toRecordedEvent(resolved))
-          if (!event || (last !== undefined && event.position <= last)) continue
-          last = event.position
-          backoffMs = this.resubscribeInitialMs
-          yield event
+          if (event && (last === undefined || event.position > last)) {
+            last = event.position
+            backoffMs = this.resubscribeInitialMs
+            yield event
+          }
+          if (reachesHead) {
+            headReached = true
+            markCaughtUp()
+          }
         }
         if (signal.aborted) break
         options.onDropped?.()
@@ -426,6 +622,18 @@ export class KurrentDbEventStore implements EventStore {
       await sleep(backoffMs, signal)
       backoffMs = Math.min(backoffMs * 2, this.resubscribeMaxMs)
     }
+  }
+
+  /**
+   * Position of the last event of a subscription's view (the events `filter` lets through), or
+   * `null` for an empty view: one backward read of `$all`. Not a leader read: the subscription
+   * itself reads whichever node its connection is on (client 1.3.1 sends `requires-leader` only when
+   * asked, dist/Client/index.js callArguments), and the server's own caughtUp is relative to that
+   * node's log too; a leader-only read would fail on a follower where the subscription works.
+   */
+  private async viewHead(filter: Filter): Promise<bigint | null> {
+    for await (const resolved of this.options.client.readAll({ fromPosition: END, direction: 'backwards', maxCount: 1, filter })) return rawPosition(resolved) ?? null
+    return null
   }
 
   async close(): Promise<void> {
@@ -503,6 +711,33 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * The port position of an append's answer: the server answers (P, P) for the LogPosition P of the
+ * append's last prepare (Services/Transport/Grpc/Streams.Append.cs; WriteEvents.cs ClientSuccessMsg
+ * sets both parts to CommitIndexed.LogPosition, StorageChaser.cs), and every prepare a gRPC append
+ * writes is committed by itself, at (P, P) in `$all` (AllReader.cs): the last event's position.
+ * A repeat answers the matched last event's LogPosition (IndexWriter.CheckCommit), the same for
+ * events of gRPC appends (the ledger writes no others). `undefined` when there is none (the
+ * server's NoPosition, e.g. when it cannot read the matched event).
+ */
+function answeredPosition(position: { commit: bigint | number; prepare: bigint | number } | undefined): bigint | undefined {
+  if (!position) return undefined
+  const commit = toBigInt(position.commit, 'commit position')
+  const prepare = toBigInt(position.prepare, 'prepare position')
+  return commit < 0n || prepare < 0n || prepare > commit ? undefined : encodePosition({ commit, prepare })
+}
+
+/** `promise`, or `timeout()`'s error once `ms` have passed; the losing promise is abandoned (its
+ * rejection caught, so it is never unhandled). */
+function withDeadline<T>(promise: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  promise.catch(() => undefined)
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeout()), ms)
+  })
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
 }
 
 /** Waits `ms`, or less when `signal` aborts (never rejects). */

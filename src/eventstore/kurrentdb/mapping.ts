@@ -5,6 +5,7 @@ import {
   MaxAppendSizeExceededError,
   NotLeaderError,
   TransactionMaxSizeExceededError,
+  UnknownError,
   convertToCommandError,
   StreamNotFoundError,
   TimeoutError,
@@ -19,6 +20,7 @@ import {
 } from '@kurrent/kurrentdb-client'
 import { v5 as uuidV5, v7 as uuidV7 } from 'uuid'
 import {
+  InvalidPositionError,
   StoreLimitExceededError,
   StoreUnavailableError,
   WrongExpectedRevisionError,
@@ -105,15 +107,38 @@ function isJsonObjectOrArray(value: unknown): boolean {
 }
 
 /**
+ * Metadata keys the server itself adds, never the ledger (server src/KurrentDB.Core/Services/
+ * Transport/Grpc/Constants.cs `RecordProperties`): an event appended through the v2 API
+ * (multiStreamAppend) has its metadata stored as record properties, and v1 reads (readStream,
+ * readAll, subscriptions) synthesize the metadata from them with `$schema.name` (the event type)
+ * and `$schema.format` ("Json") added (src/KurrentDB.Core/Data/EventRecord.cs
+ * SynthesizeMetadataFromProperties; `$schema.id` when a schema id was sent, src/KurrentDB.Api.V2/
+ * Modules/Streams/Model/AppendRecordExtensions.cs). Stripped on read, so an event reads the same
+ * whichever append wrote it and whichever store holds it (the ledger writes no `$` keys of its own).
+ */
+export const SERVER_METADATA_KEYS: readonly string[] = ['$schema.name', '$schema.format', '$schema.id', '$record.timestamp']
+
+/** The event's metadata as the ledger wrote it: a JSON object without the server's own keys. */
+export function ledgerMetadata(metadata: unknown): EventMetadata {
+  if (!isJsonObjectOrArray(metadata) || Array.isArray(metadata)) return {}
+  const out: EventMetadata = {}
+  for (const [key, value] of Object.entries(metadata as Record<string, string | undefined>)) {
+    if (!SERVER_METADATA_KEYS.includes(key)) out[key] = value
+  }
+  return out
+}
+
+/**
  * The port's recorded event for what the client read, or `undefined` for what the ledger never
  * reads: a link without its event, a binary event, a system event (`$`-prefixed stream or type).
+ * Metadata loses the server's own keys (SERVER_METADATA_KEYS).
  */
 export function toRecordedEvent(resolved: ResolvedEvent | AllStreamResolvedEvent): RecordedEvent | undefined {
   const event = resolved.event
   if (!event || !event.isJson) return undefined
   if (event.streamId.startsWith('$') || event.type.startsWith('$')) return undefined
   if (!event.position) throw new RangeError(`event ${event.id} of ${event.streamId} came without a position`)
-  const metadata = (isJsonObjectOrArray(event.metadata) ? event.metadata : {}) as EventMetadata
+  const metadata = ledgerMetadata(event.metadata)
   const created = event.created instanceof Date ? event.created.toISOString() : new Date(String(event.created)).toISOString()
   return {
     id: event.id,
@@ -189,16 +214,112 @@ export function toPortError(raw: unknown): unknown {
   ) {
     return new StoreUnavailableError(`KurrentDB unavailable: ${(err as Error).message || (err as Error).constructor.name}`, RETRY_AFTER_SECONDS, { cause: err })
   }
-  if (err instanceof TransactionMaxSizeExceededError || err instanceof MaxAppendSizeExceededError || err instanceof AppendRecordSizeExceededError) {
-    return new StoreLimitExceededError(
-      `KurrentDB refuses an append this large (${err.constructor.name}); send fewer lines per submission, or raise the server's KURRENTDB_MAX_APPEND_SIZE`,
-      { cause: err },
-    )
-  }
+  const over = sizeRefusal(err)
+  if (over !== undefined) return new StoreLimitExceededError(`KurrentDB refuses an append this large: ${over}. ${SIZE_LIMITS_ADVICE}`, { cause: err })
   return err
 }
 
-/** A connection string with its password masked, for logs and messages. */
+/**
+ * What the 413 says of the server's two size limits (server src/KurrentDB.Core/Configuration/
+ * ClusterVNodeOptions.cs at 25.1: MaxAppendSize defaults to the chunk size, 256 MiB (1 MiB up to
+ * 25.0); MaxAppendEventSize to TFConsts.MaxLogRecordSize, 16 MiB (unbounded in 25.0)).
+ */
+export const SIZE_LIMITS_ADVICE =
+  'KurrentDB has two size limits: MaxAppendSize for a whole append (KURRENTDB_MAX_APPEND_SIZE; 256 MiB by default from 25.1, 1 MiB before) ' +
+  'and MaxAppendEventSize for one event (KURRENTDB_MAX_APPEND_EVENT_SIZE; 16 MiB by default from 25.1); ' +
+  "send fewer lines per submission, or raise the server's limit"
+
+/** The server's v1 exception name for one event over MaxAppendEventSize (server
+ * src/KurrentDB.Core/Services/Transport/Grpc/Constants.cs); client 1.3.1 has no class for it, so it
+ * arrives as UnknownError (dist/utils/CommandError.js convertToCommandError). */
+const MAX_APPEND_EVENT_SIZE_EXCEPTION = 'maximum-append-event-size-exceeded'
+
+/**
+ * Which limit a size refusal hit and by how much, from the sizes the client's error carries
+ * (dist/utils/CommandError.js): TransactionMaxSizeExceededError (v2 append: size, maxSize =
+ * MaxAppendSize), MaxAppendSizeExceededError (v1 append: maxAppendSize), AppendRecordSizeExceededError
+ * (v2, one record: size, maxSize = MaxAppendEventSize), and the v1 one-event refusal (metadata
+ * `maximum-append-event-size`, `proposed-append-event-size`). `undefined`: not a size refusal.
+ */
+function sizeRefusal(err: unknown): string | undefined {
+  if (err instanceof TransactionMaxSizeExceededError) return `the whole append is ${err.size} bytes, over the server's MaxAppendSize of ${err.maxSize} bytes`
+  if (err instanceof MaxAppendSizeExceededError) return `the whole append is over the server's MaxAppendSize of ${err.maxAppendSize} bytes`
+  if (err instanceof AppendRecordSizeExceededError) return `one event is ${err.size} bytes, over the server's MaxAppendEventSize of ${err.maxSize} bytes`
+  if (err instanceof UnknownError) {
+    const metadata = grpcMetadata(err._raw)
+    if (metadata['exception'] !== MAX_APPEND_EVENT_SIZE_EXCEPTION) return undefined
+    return `one event is ${metadata['proposed-append-event-size'] ?? '?'} bytes, over the server's MaxAppendEventSize of ${metadata['maximum-append-event-size'] ?? '?'} bytes`
+  }
+  return undefined
+}
+
+/** The string values of a gRPC error's metadata (grpc-js Metadata, or the bridge's plain object). */
+function grpcMetadata(raw: unknown): Record<string, string> {
+  const metadata = (raw as { metadata?: unknown } | undefined)?.metadata as { getMap?: () => Record<string, unknown> } | Record<string, unknown> | undefined
+  if (!metadata || typeof metadata !== 'object') return {}
+  const map = typeof metadata.getMap === 'function' ? metadata.getMap() : (metadata as Record<string, unknown>)
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(map)) out[key] = String(value)
+  return out
+}
+
+/**
+ * The port's error for a failed `$all` read from `position`: the server's refusal of a position
+ * inside a record becomes InvalidPositionError, anything else as toPortError.
+ *
+ * The server answers a position that is not a record boundary with ReadAllResult.InvalidPosition
+ * (src/KurrentDB.Core/Services/Storage/StorageReaderWorker.All.cs, StorageReaderWorker.AllFiltered.cs:
+ * InvalidReadException or UnableToReadPastEndOfStreamException from the chunk reader): on an
+ * unfiltered read INVALID_ARGUMENT "Trying to read from an invalid position."
+ * (Services/Transport/Grpc/RpcExceptions.cs), on a filtered one UNKNOWN "Unexpected
+ * FilteredReadAllResult: InvalidPosition >> …" (Enumerators/Enumerator.ReadAllForwardsFiltered.cs
+ * has no case for it). The Rust bridge maps either status to its UnknownError (`Unmapped gRPC error:
+ * code: …, message: …`, KurrentDB-Bridge-Client crates/bridge/src/error.rs, from kurrentdb's
+ * `Error::Grpc`), which dist/utils/convertBridgeError.js turns into the client's UnknownError.
+ */
+export function toReadAllError(raw: unknown, position: bigint | undefined): unknown {
+  const err = raw instanceof Error ? convertToCommandError(raw) : raw
+  if (position !== undefined && err instanceof UnknownError && INVALID_POSITION_REFUSAL.test(err.message)) {
+    return new InvalidPositionError(position, 'is not the position of an event in the KurrentDB log', { cause: err })
+  }
+  return toPortError(raw)
+}
+
+/** The server's words for a read position inside a record (see toReadAllError). */
+const INVALID_POSITION_REFUSAL = /Trying to read from an invalid position|ReadAllResult: InvalidPosition/
+
+/** Largest commit or prepare part the server takes: it casts positions to signed 64-bit integers
+ * (src/KurrentDB.Core/Services/Transport/Common/Position.cs ToInt64), so a larger one turns
+ * negative and is refused as "Invalid position." (StorageReaderWorker.All.cs). No log reaches it. */
+export const MAX_KURRENTDB_LOG_POSITION = (1n << 63n) - 1n
+
+/**
+ * Whether a port position can be a KurrentDB event position, before asking the server: `undefined`
+ * if it can, else why not. Every event of a KurrentDB log has prepare <= commit (its own prepare
+ * record, then its commit: server AllReader.cs), so a larger prepare part was never given out.
+ */
+export function positionProblem(position: bigint): string | undefined {
+  if (position < 0n) return 'is negative'
+  const { commit, prepare } = decodePosition(position)
+  if (prepare > commit) return `is not a KurrentDB position: its prepare part (${prepare}) is after its commit part (${commit})`
+  return undefined
+}
+
+/**
+ * A connection string with its password masked, for logs and messages: everything between the
+ * first `:` after `scheme://` and the LAST `@` becomes `***`, so a password holding `@`, `:` or `/`
+ * is masked whole (`kurrentdb://admin:p@ss:w/rd@host1:2113,host2:2113` →
+ * `kurrentdb://admin:***@host1:2113,host2:2113`). A query holding `@` masks more than the
+ * password (the hosts too): over-masking is safer than leaking. No `@`, or a user name without a
+ * password: unchanged.
+ */
 export function redactConnectionString(url: string): string {
-  return url.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@')
+  const scheme = url.indexOf('://')
+  if (scheme < 0) return url
+  const start = scheme + 3
+  const at = url.lastIndexOf('@')
+  if (at < start) return url
+  const colon = url.indexOf(':', start)
+  if (colon < 0 || colon > at) return url
+  return `${url.slice(0, colon + 1)}***${url.slice(at)}`
 }

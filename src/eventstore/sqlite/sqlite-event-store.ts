@@ -51,6 +51,7 @@ import {
   type SubscribeAllOptions,
   type Subscription,
 } from '../port.js'
+import { StreamNamedTwiceError, streamNamedTwice } from '../port.js'
 
 /** How long opening (pragmas, schema) waits for another connection's write lock, milliseconds. A
  * synchronous wait, but before the service serves anything. */
@@ -406,18 +407,14 @@ export class SqliteEventStore implements EventStore {
    *   stream's revision after the append, in the order given.
    * @throws WrongExpectedRevisionError for the first stream (in the order given) not in its
    *   expected state; nothing is written.
-   * @throws Error when the same stream is named twice (a programming error; nothing is written).
+   * @throws StreamNamedTwiceError when the same stream is named twice, compared case-insensitively
+   *   as on KurrentDB (a programming error; nothing is written).
    * @throws TypeError, Error (duplicate event id), StoreUnavailableError as
    *   {@link SqliteEventStore.append}.
    */
   async appendMany(appends: StreamAppend[]): Promise<AppendManyResult> {
-    const seen = new Set<string>()
-    for (const { stream } of appends) {
-      if (seen.has(stream)) {
-        throw new Error(`appendMany: stream ${stream} is named more than once in one append`)
-      }
-      seen.add(stream)
-    }
+    const twice = streamNamedTwice(appends.map((a) => a.stream))
+    if (twice !== undefined) throw new StreamNamedTwiceError(twice)
     const prepared = appends.map(prepareAppend)
     if (prepared.length === 0) {
       return { position: this.guard(() => this.headStmt.get()?.head ?? 0n), streams: [] }
