@@ -3,11 +3,14 @@
  * line ending in `\n`:
  *
  *   {"position":"17","stream":"person-11010519491231002X","revision":"3","id":"0190…","type":"ContributionRecorded",
- *    "recordedAt":"2024-08-05T02:00:00.000Z","data":{…},"metadata":{"recordedAt":"…","hash":"<sha-256 hex>",…}}
+ *    "recordedAt":"2024-08-05T02:00:00.000Z","data":{…},"metadata":{"actor":"…",…,"hash":"<sha-256 hex>","recordedAt":"…"}}
  *
  * Positions and revisions are decimal strings; `data` is the event's data as stored; `metadata`
- * carries the audit hash (`hash`), so the file verifies offline (verify.ts, `verifyExportFile`). The
- * same lines answer `GET /v1/audit/events` and `ledger audit export` writes them.
+ * carries the audit hash (`hash`), so the file verifies offline (verify.ts, `verifyExportFile`), with
+ * its keys in code-unit order: stores keep metadata keys in different orders (KurrentDB's
+ * multi-stream append stores them as protobuf properties, read back sorted), and the same events
+ * must export to the same bytes whichever store holds them. The same lines answer
+ * `GET /v1/audit/events` and `ledger audit export` writes them.
  */
 import { once } from 'node:events'
 import { createReadStream, createWriteStream } from 'node:fs'
@@ -38,8 +41,15 @@ export function exportedEvent(e: RecordedEvent): ExportedEvent {
     type: e.type,
     recordedAt: e.recordedAt,
     data: e.data,
-    metadata: e.metadata,
+    metadata: sortedKeys(e.metadata),
   }
+}
+
+/** The metadata with its keys in code-unit order (see the file's docstring). */
+function sortedKeys(metadata: EventMetadata): EventMetadata {
+  const sorted: EventMetadata = {}
+  for (const key of Object.keys(metadata).sort()) sorted[key] = metadata[key]
+  return sorted
 }
 
 /** The NDJSON line of a recorded event, with its `\n`. */

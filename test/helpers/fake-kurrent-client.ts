@@ -141,7 +141,7 @@ export interface FakeKurrentClientOptions {
   replayOnResubscribe?: number
   /** Scripts by subscription ordinal (0 = the first subscribeToAll call); see scriptSubscription. */
   subscriptionScripts?: Record<number, SubscriptionScript>
-  /** Server's MaxAppendSize in bytes of data + metadata (default 1 MiB, the server's default). */
+  /** Server's MaxAppendSize in bytes of data + metadata (default DEFAULT_MAX_APPEND_SIZE, 256 MiB as from 25.1). */
   maxAppendSize?: number
   /**
    * After `dispose()`: 'throw' (default) makes every later call fail with UnavailableError, to catch
@@ -156,8 +156,11 @@ export interface FakeKurrentClientOptions {
 export const PREPARE_RECORD_OVERHEAD = 88
 /** Bytes of a commit record (sharedCommit model). */
 export const COMMIT_RECORD_SIZE = 49
-/** Default server MaxAppendSize (bytes). */
-export const DEFAULT_MAX_APPEND_SIZE = 1_048_576
+/** The server's default MaxAppendSize from 25.1, bytes: TFConsts.ChunkSize, 256 MiB
+ * (src/KurrentDB.Core/Configuration/ClusterVNodeOptions.cs, TransactionLog/Chunks/TFConsts.cs). */
+export const DEFAULT_MAX_APPEND_SIZE = 268_435_456
+/** The server's default MaxAppendSize before 25.1, bytes (1 MiB). */
+export const PRE_25_1_MAX_APPEND_SIZE = 1_048_576
 
 /** One event as the fake's transaction file holds it. */
 export interface FakeStoredEvent {
