@@ -269,6 +269,20 @@ export class ReadModelStore {
     }
   }
 
+  /** The log these read models were folded from, as recorded by {@link recordLog}: its first event's
+   * id and position; `undefined` when none is recorded (a new file, or one of an earlier version). */
+  boundLog(): { id: string; position: bigint } | undefined {
+    const value = this.getMetaStmt.get(LOG_KEY)?.value
+    if (value === undefined) return undefined
+    const parsed = JSON.parse(value) as { id: string; position: string }
+    return { id: parsed.id, position: BigInt(parsed.position) }
+  }
+
+  /** Records the log these read models are folded from (see log-binding.ts). */
+  recordLog(first: { id: string; position: bigint }): void {
+    this.putMetaStmt.run(LOG_KEY, JSON.stringify({ id: first.id, position: first.position.toString() }))
+  }
+
   /** The stored document, parsed, or `undefined`.
    * @throws SyntaxError when the stored text is not JSON (see {@link loadDocument} for a typed error). */
   getDocument<Doc>(projection: string, key: string): Doc | undefined {
@@ -720,6 +734,9 @@ export class ShadowClaimLostError extends Error {
 }
 
 /** Read models that do not belong to the event store they are opened with. */
+/** Meta key of the log the read models were folded from (its first event: `{ id, position }`). */
+const LOG_KEY = 'log-first-event'
+
 export class ReadModelMismatchError extends Error {
   override readonly name = 'ReadModelMismatchError'
 }

@@ -216,6 +216,14 @@ t.test('no node lowers MaxAppendSize below the 25.1 default (a 10,000-line submi
 })
 
 /** How to run compose here: Debian's `docker-compose` (v1), or the `docker compose` plugin; undefined when neither exists. */
+t.test('the two stacks keep their read models on volumes of their own (one folder, one compose project name)', async (t) => {
+  const ledgerVolume = (file: string) => mounts(load(file).services['ledger']!).find((m) => m.target === '/data')?.source
+  const single = ledgerVolume('docker-compose.yml')
+  const cluster = ledgerVolume(CLUSTER_FILE)
+  t.ok(single && cluster, 'both ledgers mount a named volume on /data')
+  t.not(single, cluster, `${single} and ${cluster}: read models folded from one stack's log never meet the other's`)
+})
+
 function composeCommand(): string[] | undefined {
   for (const cmd of [['docker-compose'], ['docker', 'compose']]) {
     const r = spawnSync(cmd[0]!, [...cmd.slice(1), 'version'], { encoding: 'utf8', timeout: COMPOSE_CONFIG_TIMEOUT_MS })
