@@ -161,3 +161,15 @@ t.test('pretty lines on a terminal outside production, JSON lines otherwise', as
   t.ok(pretty.hooks, 'ids masked before the transport formats the line')
   t.equal((loggerOptions('info') as { transport?: unknown }).transport, undefined, 'otherwise no transport: JSON lines on stdout')
 })
+
+t.test('given probes every few seconds, when /healthz and /readyz answer, then they write no request lines (warnings still would)', async (t) => {
+  const { app, entries } = await ledgerWithLog(t)
+  const before = entries().length
+  const health = await app.inject({ method: 'GET', url: '/healthz' })
+  t.equal(health.statusCode, 200)
+  await app.inject({ method: 'GET', url: '/readyz' })
+  t.same(entries().slice(before).filter((e) => e.level < 40).map((e) => e.msg), [], 'no info lines from the probes')
+  const other = await app.inject({ method: 'GET', url: '/v1/persons/x/balances' })
+  t.ok(other.statusCode >= 400)
+  t.ok(entries().slice(before).some((e) => e.msg === 'request completed'), 'other routes still log their requests')
+})

@@ -68,14 +68,16 @@ export const healthRoutes =
     const readiness = deps.readiness ?? DEFAULT_READINESS
     const storeTimeoutMs = readiness.storeTimeoutMs ?? READY_STORE_TIMEOUT_MS
 
-    app.get('/healthz', async () => ({
+    // Probes (the image's HEALTHCHECK every 10 s, an orchestrator's every few seconds) would write
+    // two info lines each, thousands a day: these routes log at warn and above only.
+    app.get('/healthz', { logLevel: PROBE_LOG_LEVEL }, async () => ({
       status: 'ok',
       store: deps.storeKind,
       projectionPosition: (deps.projector.position ?? 0n).toString(),
       projectionLive: deps.projector.caughtUp,
     }))
 
-    app.get('/readyz', async (request) => {
+    app.get('/readyz', { logLevel: PROBE_LOG_LEVEL }, async (request) => {
       // Every fault is listed (an operator cures them all, not one per restart); the first is the reason.
       const faults = (deps.faults ?? []).map((watch) => watch()).filter((f): f is ReadinessFault => f !== undefined)
       const [first] = faults
@@ -104,6 +106,9 @@ export const healthRoutes =
       return { status: 'ready', ...figures }
     })
   }
+
+/** Log level of the probe routes: their request lines are not written, their warnings and errors are. */
+const PROBE_LOG_LEVEL = 'warn'
 
 /** A 503 not-ready problem: its `type` and `reason` are the reason. */
 function notReady(reason: string, detail: string, figures: Record<string, unknown>): HttpProblem {
