@@ -103,7 +103,8 @@ export async function serve(options: ServeOptions = {}): Promise<Service> {
     })
   } catch (err) {
     const exitCode =
-      err instanceof PolicyTableError || err instanceof CalendarError || err instanceof AuthConfigError || err instanceof ReadModelMismatchError || err instanceof StartRefusedError
+      // ConfigError here: a KurrentDB connection string the client cannot take (kurrentdb-event-store.ts).
+      err instanceof ConfigError || err instanceof PolicyTableError || err instanceof CalendarError || err instanceof AuthConfigError || err instanceof ReadModelMismatchError || err instanceof StartRefusedError
         ? EXIT.badConfig
         : err instanceof StoreUnavailableError
           ? EXIT.storeUnavailable

@@ -338,7 +338,9 @@ if (invokedDirectly(import.meta.url)) {
         return
       }
       process.stderr.write(`ledger: ${err instanceof Error ? err.message : String(err)}\n`)
-      process.exitCode = 1
+      // A setting found bad only when used (e.g. LEDGER_KURRENTDB_URL when the store is opened) is a
+      // bad configuration too.
+      process.exitCode = err instanceof ConfigError ? EXIT_USAGE : 1
     },
   )
 }

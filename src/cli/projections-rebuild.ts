@@ -13,6 +13,7 @@
  * models of another event store.
  */
 import { bindReadModelsToLog } from '../projector/log-binding.js'
+import { ConfigError } from '../config.js'
 import type { Command } from 'commander'
 import type { EventStore } from '../eventstore/port.js'
 import { PROJECTIONS } from '../../projections/index.js'
@@ -51,7 +52,7 @@ async function runRebuild(name: string | undefined, ctx: CliContext): Promise<nu
     store = await openStore(config)
   } catch (err) {
     ctx.err(`projections rebuild: ${err instanceof Error ? err.message : String(err)}`)
-    return EXIT_FAILED
+    return err instanceof ConfigError ? EXIT_BAD_CONFIG : EXIT_FAILED
   }
   let readModels: ReadModelStore | undefined
   try {

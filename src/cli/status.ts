@@ -18,7 +18,7 @@
  */
 import { existsSync } from 'node:fs'
 import type { Command } from 'commander'
-import type { Config } from '../config.js'
+import { ConfigError, type Config } from '../config.js'
 import type { EventStore } from '../eventstore/port.js'
 import { ReadModelStore } from '../projector/read-model-store.js'
 import { configOrReport, EXIT_BAD_CONFIG, openStore, type CliContext } from './context.js'
@@ -84,7 +84,7 @@ export async function runStatus(opts: ServiceOptions & { json?: boolean }, ctx: 
       status = await embeddedStatus(config)
     } catch (err) {
       ctx.err(`status: cannot open the ${config.LEDGER_STORE} store: ${err instanceof Error ? err.message : String(err)}`)
-      return 1
+      return err instanceof ConfigError ? EXIT_BAD_CONFIG : 1
     }
   }
   if (opts.json) ctx.out(JSON.stringify(status, null, 2))

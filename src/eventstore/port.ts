@@ -20,8 +20,8 @@
  * ids, or ids the adapter derives from `idempotencyKey`) is never written twice, but the stores
  * answer it differently. KurrentDB answers it as the first append was: with an exact revision or
  * `no_stream` the server compares the ids after the expected revision; with `any`/`stream_exists`
- * the adapter finds them among the stream's last REPEAT_WINDOW_EVENTS (ids that only partly match
- * are a conflict there). SQLite refuses it: a conflict for an exact revision or `no_stream` (the
+ * the adapter finds them at the stream's end, or with at most REPEAT_WINDOW_EVENTS events of other
+ * writers after them (ids that only partly match are a conflict there). SQLite refuses it: a conflict for an exact revision or `no_stream` (the
  * stream has moved), an Error for `any`/`stream_exists` (its event ids are unique in the log).
  * Events without ids of their own (v7 ids) are never recognised as repeats.
  */
@@ -261,9 +261,14 @@ export interface EventStore {
   /**
    * Appends to several streams atomically: all are written, or none is. A stream with no events is
    * only checked against its expected revision; on KurrentDB that check is a read before the write,
-   * not part of the atomic write (its 25.1 multi-stream append refuses a stream without events;
-   * 26.1's appendRecords with consistency checks could carry it), so a writer in between is not
-   * seen. On KurrentDB before 25.1 the streams are appended one by one (see the adapter).
+   * not part of the atomic write (the multi-stream append session refuses a stream without events;
+   * the AppendRecords call of servers from 26.0.3 on, with its consistency checks, could carry it,
+   * through client 1.3.1's appendRecords: not used yet), so a writer in between is not seen.
+   * A retry that repeats one stream's events exactly (same ids) beside a stream that is new or only
+   * partly repeated is refused: on KurrentDB 25.1.x and 26.0.0-26.0.2 as an internal error the
+   * client reports as unavailable (StoreUnavailableError, the same on every retry: the server cannot
+   * map its empty failure list, fixed in 26.0.3), from 26.0.3 on as WrongExpectedRevisionError. A
+   * whole lost append retried (every stream an exact repeat) is answered on every version. On KurrentDB before 25.1 the streams are appended one by one (see the adapter).
    * @throws WrongExpectedRevisionError for the first stream not in its expected state.
    * @throws StreamNamedTwiceError when a stream is named twice (case-insensitively); nothing is written.
    */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { Readable } from 'node:stream'
 import {
+  AppendRecordSizeExceededError,
   DeadlineExceededError,
   InvalidArgumentError,
   MaxAppendSizeExceededError,
@@ -42,9 +43,13 @@ import { streamNameKey } from '../../src/eventstore/port.js'
  *
  * - Appends: expected-state checks and idempotency exactly as the server's
  *   `IndexWriter.CheckCommit` decides them (Services/Storage/ReaderIndex/IndexWriter.cs), the
- *   all-or-nothing rules of `StorageWriterService.VerifyCommitChecks` for multi-stream appends, and
- *   the client's error classes built the way the client builds them (WrongExpectedVersionError in
- *   streams/appendToStream/append.js and utils/CommandError.js `fromRevisionConflict`).
+ *   all-or-nothing rules of `StorageWriterService.VerifyCommitChecks` for multi-stream appends (by
+ *   server version: a retry mixing an idempotent stream with others is gRPC INTERNAL before 26.0.3,
+ *   a WrongExpectedVersionError from it; see `mixedRetryConflicts`), and the client's error classes
+ *   built the way the client builds them (WrongExpectedVersionError in streams/appendToStream/append.js
+ *   and utils/CommandError.js `fromRevisionConflict`).
+ * - Size limits: MaxAppendSize, and MaxAppendEventSize for one event as each path sizes and refuses
+ *   it (batchAppend behind `appendToStream`, the v2 append session behind `multiStreamAppend`).
  * - `multiStreamAppend`: the client's checks in the client's order (streams/appendToStream/index.js:
  *   UnsupportedError first, then multiStreamAppend.js: metadata must be a plain object of strings).
  * - Reads: `readStream`/`readAll` go through the client's Rust bridge (streams/readStream.js,
@@ -144,6 +149,13 @@ export interface FakeKurrentClientOptions {
   /** Server's MaxAppendSize in bytes of data + metadata (default DEFAULT_MAX_APPEND_SIZE, 256 MiB as from 25.1). */
   maxAppendSize?: number
   /**
+   * Server's MaxAppendEventSize in bytes of one event as the server sizes it (see `appendToStream`
+   * and `multiStreamAppend`; default DEFAULT_MAX_APPEND_EVENT_SIZE, 16 MiB, from 25.1; no limit
+   * before, where 25.0's default is int.MaxValue). The server refuses to start with it above
+   * MaxAppendSize (ClusterVNodeOptionsValidator.cs); the fake does not check that.
+   */
+  maxAppendEventSize?: number
+  /**
    * After `dispose()`: 'throw' (default) makes every later call fail with UnavailableError, to catch
    * use after dispose; 'succeed' is what the real client does (dispose only cancels open calls).
    */
@@ -161,6 +173,9 @@ export const COMMIT_RECORD_SIZE = 49
 export const DEFAULT_MAX_APPEND_SIZE = 268_435_456
 /** The server's default MaxAppendSize before 25.1, bytes (1 MiB). */
 export const PRE_25_1_MAX_APPEND_SIZE = 1_048_576
+/** The server's default MaxAppendEventSize from 25.1, bytes: TFConsts.MaxLogRecordSize, 16 MiB
+ * (src/KurrentDB.Core/Configuration/ClusterVNodeOptions.cs, TransactionLog/Chunks/TFConsts.cs). */
+export const DEFAULT_MAX_APPEND_EVENT_SIZE = 16_777_216
 
 /** One event as the fake's transaction file holds it. */
 export interface FakeStoredEvent {
@@ -261,6 +276,19 @@ const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 export class FakeKurrentClient implements KurrentClient {
   private readonly options: Required<Omit<FakeKurrentClientOptions, 'subscriptionScripts' | 'numbersInsteadOfBigints' | 'supportsMultiStreamAppend' | 'readsFrom'>>
   private readonly multiStreamAppendSupported: boolean
+  /**
+   * How the server answers a multi-stream append that mixes an idempotent repeat (or a partly
+   * matching one) with other streams. true (26.0.3 and 26.1+, server commit 999fed5f8, #5577):
+   * StorageWriterService.VerifyCommitChecks answers ConsistencyChecksFailed listing the wrong,
+   * idempotent and corrupted streams in request order, and StreamsService.MapToError a
+   * WrongExpectedVersion for the first. false (25.1.x, 26.0.0-26.0.2): VerifyCommitChecks answers
+   * `WrongExpectedVersion(correlationId, [], [])` (also for CorruptedIdempotency when several streams
+   * are written), StreamsService.MapToError (src/KurrentDB.Api.V2/Modules/Streams/StreamsService.cs)
+   * reads `FailureStreamIndexes.Span[0]` of the empty list and throws, and ApiCallback.cs answers
+   * ApiErrors.InternalServerError ("failed to map error"): gRPC INTERNAL, which
+   * dist/utils/CommandError.js convertToCommandError turns into UnavailableError.
+   */
+  private readonly mixedRetryConflicts: boolean
   private readonly numbersOn: ReadonlySet<NumbersBugScope>
   private readonly log: FakeStoredEvent[] = []
   private readonly streams = new Map<string, FakeStoredEvent[]>()
@@ -292,10 +320,13 @@ export class FakeKurrentClient implements KurrentClient {
       unavailable: options.unavailable ?? false,
       replayOnResubscribe: options.replayOnResubscribe ?? 0,
       maxAppendSize: options.maxAppendSize ?? DEFAULT_MAX_APPEND_SIZE,
+      maxAppendEventSize:
+        options.maxAppendEventSize ?? (versionAtLeast(options.serverVersion ?? '25.1.0', 25, 1) ? DEFAULT_MAX_APPEND_EVENT_SIZE : Number.POSITIVE_INFINITY),
       callsAfterDispose: options.callsAfterDispose ?? 'throw',
       now: options.now ?? (() => new Date()),
     }
     this.multiStreamAppendSupported = options.supportsMultiStreamAppend ?? versionAtLeast(this.options.serverVersion, 25, 1)
+    this.mixedRetryConflicts = versionAtLeast(this.options.serverVersion, 26, 0, 3)
     const bug = options.numbersInsteadOfBigints ?? false
     this.numbersOn = new Set<NumbersBugScope>(bug === true ? ['readStream', 'readAll'] : bug === false ? [] : bug)
     for (const [ordinal, script] of Object.entries(options.subscriptionScripts ?? {})) this.scripts.set(Number(ordinal), script)
@@ -324,7 +355,22 @@ export class FakeKurrentClient implements KurrentClient {
    * event of an explicit transaction that is its prepare offset, not its `$all` position.
    * @throws WrongExpectedVersionError (message '', as the client builds it) when the state does not
    *   match, or when the ids only partly match events already there (the server's "corrupted
-   *   idempotency"); MaxAppendSizeExceededError over maxAppendSize; injected faults.
+   *   idempotency"); MaxAppendSizeExceededError over maxAppendSize; for an event over
+   *   maxAppendEventSize, the UnknownError the client builds from batchAppend's answer (below);
+   *   injected faults.
+   *
+   * Client 1.3.1 appends through batchAppend whenever the server lists it (dist/streams/appendToStream/index.js:
+   * no per-call credentials and no credentialsProvider, which a connection string never sets; every
+   * server from 21.10 lists it, Services/Transport/Grpc/ServerFeatures.cs). The server sizes each event
+   * as Event.SizeOnDisk, data + metadata bytes + 2 x the type's UTF-16 length (src/KurrentDB.Core/Data/Event.cs),
+   * and refuses one over MaxAppendEventSize with Status.MaximumAppendEventSizeExceeded
+   * (Services/Transport/Grpc/Streams.BatchAppend.cs AddEvents, Status.cs), whose details type
+   * dist/streams/appendToStream/unpackError.js does not know: `new UnknownError(undefined, "Could not
+   * recognize MaximumAppendEventSizeExceeded")`, no gRPC status or metadata. (Not modelled: near the
+   * default limit the server's own bounds come first - the Streams service's MaxReceiveMessageSize,
+   * TFConsts.EffectiveMaxLogRecordSize = 16 MiB - 10000 (ClusterVNodeStartup.cs), and the Event
+   * constructor's "Record is too big." over the same size - so this answer is what a server whose
+   * MaxAppendEventSize was set lower gives.)
    */
   async appendToStream(stream: string, events: EventData | EventData[], options: AppendToStreamOptions = {}): Promise<AppendResult> {
     this.count('appendToStream')
@@ -336,6 +382,10 @@ export class FakeKurrentClient implements KurrentClient {
     const fault = this.takeFault('appendToStream')
     await tick()
     if (fault && !fault.afterWrite) throw fault.error
+    // The server checks each event as it adds it to the write, before the whole write's size.
+    if (pending.some((e) => e.data.length + e.metadata.length + 2 * e.type.length > this.options.maxAppendEventSize)) {
+      throw new UnknownError(undefined, 'Could not recognize MaximumAppendEventSizeExceeded')
+    }
     const size = pending.reduce((sum, e) => sum + e.data.length + e.metadata.length, 0)
     if (size > this.options.maxAppendSize) throw MaxAppendSizeExceededError.fromMaxAppendSize(this.options.maxAppendSize)
     await this.runInterposed('appendToStream')
@@ -373,6 +423,10 @@ export class FakeKurrentClient implements KurrentClient {
    * @throws UnsupportedError('multiStreamAppend', '25.1') on an older server (checked first, as the
    *   client does); Error when an event's metadata is not a plain object of strings (the client's
    *   own check); WrongExpectedVersionError for the first stream whose state does not match;
+   *   for a retry that mixes an idempotent (or partly matching) stream with others,
+   *   WrongExpectedVersionError naming the first stream that is not ok from 26.0.3, and before
+   *   (25.1.x, 26.0.0-26.0.2) UnavailableError, the client's class for the server's gRPC INTERNAL
+   *   (see `mixedRetryConflicts`): every retry of it fails the same way;
    *   UnknownError for an empty request list, and for a stream with no events (the server's
    *   request validator answers INVALID_ARGUMENT, Api.V2/Modules/Streams/Validators/AppendRequestValidator.cs
    *   "must contain at least one record", before ClientMessage.cs WriteEvents could refuse it with
@@ -381,7 +435,16 @@ export class FakeKurrentClient implements KurrentClient {
    *   TimeoutError for a stream named twice, compared case-insensitively (Api.V2/Modules/Streams/StreamsService.cs
    *   AppendRequestComparer, OrdinalIgnoreCase; ApiErrors.StreamAlreadyInAppendSession is ABORTED,
    *   which CommandError.js `case ABORTED` turns into a TimeoutError unless the details are a size
-   *   error); TransactionMaxSizeExceededError over maxAppendSize; injected faults.
+   *   error); AppendRecordSizeExceededError for the first event over maxAppendEventSize (below);
+   *   TransactionMaxSizeExceededError over maxAppendSize; injected faults.
+   *
+   * The v2 server sizes a record as its data bytes + the protobuf size of its properties (a Struct
+   * of the client's metadata strings, plus `$schema.format: "Bytes"` for non-JSON data) + the UTF-8
+   * bytes of its type (src/KurrentDB.Api.V2/Modules/Streams/Model/AppendRecordExtensions.cs
+   * CalculateSizeOnDisk, after PreProcessRecord) and refuses one over MaxAppendEventSize with
+   * ApiErrors.AppendRecordSizeExceeded (StreamsService.cs WithRequest; Modules/Streams/ApiErrors.cs):
+   * INVALID_ARGUMENT with AppendRecordSizeExceededErrorDetails {stream, recordId, size, maxSize},
+   * which dist/utils/CommandError.js convertToCommandError turns into AppendRecordSizeExceededError.
    *
    * The answer's `position` is the server's `completed.CommitPosition` (Api.V2/Modules/Streams/StreamsService.cs
    * MapToResult): the LogPosition of the transaction's last prepare, i.e. the last event's offset,
@@ -431,6 +494,12 @@ export class FakeKurrentClient implements KurrentClient {
       seen.add(key)
     }
     const pending = requests.map((request) => request.events.map((event) => toPending(request.streamName, event, 'multiStreamAppend')))
+    for (const events of pending) {
+      for (const event of events) {
+        const recordSize = v2RecordSize(event)
+        if (recordSize > this.options.maxAppendEventSize) throw appendRecordTooLarge(event, recordSize, this.options.maxAppendEventSize)
+      }
+    }
     const size = pending.flat().reduce((sum, e) => sum + e.data.length + e.metadata.length, 0)
     if (size > this.options.maxAppendSize) {
       const details = { size, maxSize: this.options.maxAppendSize }
@@ -443,8 +512,9 @@ export class FakeKurrentClient implements KurrentClient {
     )
     const conflict = (index: number): WrongExpectedVersionError => {
       const request = requests[index] as AppendStreamRequest
-      const decision = decisions[index] as CommitDecision
-      const current = decision.kind === 'idempotent' ? decision.last : decision.current
+      // The stream's current version, for an idempotent one too (IndexWriter.CheckCommit `curVersion`,
+      // ConsistencyCheckFailure.ActualVersion on 26.0.3).
+      const current = BigInt(this.streamEvents(request.streamName).length) - 1n
       return new WrongExpectedVersionError(undefined, { streamName: request.streamName, expected: request.expectedState, current: currentState(current) })
     }
     let result: MultiAppendResult
@@ -463,11 +533,21 @@ export class FakeKurrentClient implements KurrentClient {
         position: idempotent.reduce((max, d) => (d.lastEvent.prepare > max ? d.lastEvent.prepare : max), -1n),
         responses: requests.map((request, i) => ({ streamName: request.streamName, revision: (idempotent[i] as { last: bigint }).last })),
       }
+    } else if (this.mixedRetryConflicts || requests.length === 1 || decisions.every((d) => d.kind === 'ok' || (d.kind === 'wrong' && !d.corrupted))) {
+      // Ok + wrong (every version): the first wrong stream. From 26.0.3 also a mix with idempotent or
+      // corrupted streams: ConsistencyChecksFailed lists wrong, idempotent and corrupted streams in
+      // request order and the first is reported (see mixedRetryConflicts).
+      throw conflict(decisions.findIndex((d) => d.kind !== 'ok'))
     } else {
-      // Ok + wrong: the first wrong stream. With an idempotent or corrupted stream in the mix the
-      // server answers WrongExpectedVersion without naming a stream; the first non-ok one is reported.
-      const firstWrong = decisions.findIndex((d) => d.kind === 'wrong')
-      throw conflict(firstWrong >= 0 ? firstWrong : decisions.findIndex((d) => d.kind !== 'ok'))
+      // 25.1.x / 26.0.0-26.0.2: WrongExpectedVersion with empty failure lists, which StreamsService
+      // cannot map (see mixedRetryConflicts): gRPC INTERNAL, UnavailableError in the client.
+      throw new UnavailableError(
+        serviceError(
+          13,
+          'INTERNAL',
+          'An internal server error occurred. Please contact support if the problem persists.\nAppendSession failed to map error: Index was outside the bounds of the array.',
+        ),
+      )
     }
     if (fault) throw fault.error
     return result
@@ -1137,13 +1217,61 @@ class FakeSubscription extends Readable {
 
 // ------------------------------------------------------------------ helpers
 
-function versionAtLeast(version: string, major: number, minor: number): boolean {
-  const [a = 0, b = 0] = version.split('.').map((part) => Number.parseInt(part, 10))
-  return a > major || (a === major && b >= minor)
+function versionAtLeast(version: string, major: number, minor: number, patch = 0): boolean {
+  const [a = 0, b = 0, c = 0] = version.split('.').map((part) => Number.parseInt(part, 10))
+  return a > major || (a === major && (b > minor || (b === minor && c >= patch)))
 }
 
 function utf8Length(text: string): number {
   return encoder.encode(text).length
+}
+
+/**
+ * A record's size as the v2 append sizes it (see `FakeKurrentClient.multiStreamAppend`): data +
+ * the serialized google.protobuf.Struct of its properties + the type's UTF-8 bytes. Each property
+ * is a map entry of Struct field 1: tag, length, then the entry (key as field 1, a Value holding
+ * `string_value` (field 3) as field 2), every field a one-byte tag and a varint length.
+ */
+function v2RecordSize(event: PendingEvent): number {
+  const properties: Record<string, string> = event.metadata.length > 0 ? (JSON.parse(decoder.decode(event.metadata)) as Record<string, string>) : {}
+  if (!event.isJson) properties['$schema.format'] = 'Bytes'
+  let struct = 0
+  for (const [key, value] of Object.entries(properties)) {
+    const valueMessage = 1 + varintLength(utf8Length(value)) + utf8Length(value)
+    const entry = 1 + varintLength(utf8Length(key)) + utf8Length(key) + 1 + varintLength(valueMessage) + valueMessage
+    struct += 1 + varintLength(entry) + entry
+  }
+  return event.data.length + struct + utf8Length(event.type)
+}
+
+/** Bytes of a protobuf varint holding `n`. */
+function varintLength(n: number): number {
+  let bytes = 1
+  while (n >= 128) {
+    n = Math.floor(n / 128)
+    bytes += 1
+  }
+  return bytes
+}
+
+/** The client's error for the v2 server's refusal of one record over MaxAppendEventSize (see
+ * `FakeKurrentClient.multiStreamAppend`); the message as ApiErrors.AppendRecordSizeExceeded words it. */
+function appendRecordTooLarge(event: PendingEvent, size: number, maxSize: number): AppendRecordSizeExceededError {
+  const message = `The size of record ${event.id} (${humanizeBytes(size)}) exceeds the maximum allowed size of ${humanizeBytes(maxSize)} bytes by ${humanizeBytes(size - maxSize)}`
+  const details = { stream: event.stream, recordId: event.id, size, maxSize }
+  return new AppendRecordSizeExceededError(serviceError(3, 'INVALID_ARGUMENT', message), details)
+}
+
+/** Bytes as Humanizer's `Bytes().Humanize("0.000")` prints them (1024-based units). */
+function humanizeBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB']
+  let value = bytes
+  let unit = 0
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit += 1
+  }
+  return `${value.toFixed(3)} ${units[unit]}`
 }
 
 function recordSize(event: PendingEvent): number {

@@ -27,6 +27,8 @@ import { GENESIS_HASH, HASH_KEY, canonicalData, chainHash, storedHash } from '..
 /** Streams whose last (revision, hash) the adapter remembers for the hash chain. */
 export const MAX_REMEMBERED_TAILS = 100_000
 import { connectKurrentDB, type KurrentClient } from './client.js'
+import { CREDENTIALS_ENCODING_ADVICE, connectionStringOptionsProblem, describeParseRefusal } from './connection-string.js'
+import { ConfigError } from '../../config.js'
 import {
   MAX_KURRENTDB_LOG_POSITION,
   decodePosition,
@@ -48,9 +50,12 @@ export const LEADER_READ_DEADLINE_MS = 5_000
 /** Tries of an append with `any`/`stream_exists` whose stream other writers keep moving between
  * the tail read and the write (see appendEvents); then StoreUnavailableError. */
 export const MAX_APPEND_ATTEMPTS = 5
-/** Events at a stream's end searched for a repeat of an `any`/`stream_exists` append (see plan). */
+/** Events after a repeat, at a stream's end, within which a repeat of an `any`/`stream_exists`
+ * append is still recognised (see plan: the window read is this plus the append's own events). */
 export const REPEAT_WINDOW_EVENTS = 100
 
+/** Pause before reading a subscription's view head again after a failed read, ms (see watchViewHead). */
+export const VIEW_HEAD_RETRY_MS = 1_000
 /** Events read per call to the server (readStream, readAll pages). */
 export const DEFAULT_PAGE_SIZE = 500
 /** Person streams appended at once by the non-atomic fallback of appendMany. */
@@ -223,8 +228,8 @@ export class KurrentDbEventStore implements EventStore {
    *   an expected revision behind the stream).
    * - `any`/`stream_exists`: the tail is read on the leader and its revision sent. That alone would
    *   write a repeat again (the server compares ids for an exact revision only when it is behind
-   *   the stream), so when the events carry ids of their own the last REPEAT_WINDOW_EVENTS events
-   *   are read: if they hold the first id, the following ones must be exactly the rest (else a
+   *   the stream), so when the events carry ids of their own the stream's last events are read
+   *   (as many as the append's, plus REPEAT_WINDOW_EVENTS of other writers): if they hold the first id, the following ones must be exactly the rest (else a
    *   conflict, as the server's CorruptedIdempotency) and the append is planned at the revision
    *   before them, which the server answers as a repeat. Older repeats are not recognised.
    * @throws WrongExpectedRevisionError for `stream_exists` on a stream with no events, and for ids
@@ -244,7 +249,7 @@ export class KurrentDbEventStore implements EventStore {
       if (known && known.revision === expected) previousHash = known.hash
       else for (const e of await this.leaderRead(stream, { fromRevision: expected, maxCount: 1 })) if (e.revision === expected) previousHash = storedHash(e.metadata) ?? GENESIS_HASH
     } else if (expected !== 'no_stream') {
-      const window = await this.leaderRead(stream, { direction: 'backwards', maxCount: ownIds ? REPEAT_WINDOW_EVENTS : 1 })
+      const window = await this.leaderRead(stream, { direction: 'backwards', maxCount: ownIds ? REPEAT_WINDOW_EVENTS + events.length : 1 })
       const last = window[0]
       if (!last) {
         if (expected === 'stream_exists') throw new WrongExpectedRevisionError(stream, expected, 'no_stream')
@@ -295,9 +300,11 @@ export class KurrentDbEventStore implements EventStore {
    * streams without its marker, which a retry completes (event ids are UUID v5 of each event's
    * idempotency key, so nothing is written twice).
    *
-   * Streams without events are checked by a leader read before the write, not inside it (25.1's
-   * multi-stream append refuses a stream without events: Api.V2 AppendRequestValidator.cs; 26.1's
-   * appendRecords, client dist/streams/appendToStream/index.js, could carry such checks).
+   * Streams without events are checked by a leader read before the write, not inside it (the
+   * multi-stream append session refuses a stream without events: Api.V2 AppendRequestValidator.cs;
+   * the server's AppendRecords, from 26.0.3 on (Api.V2 StreamsService.cs), with its consistency
+   * checks could carry them, through client 1.3.1's appendRecords, which it gates on the server
+   * listing the call: dist/streams/appendToStream/index.js. Not used yet).
    * @throws StreamNamedTwiceError when a stream is named twice, compared case-insensitively as the
    *   server does (before anything is sent: the server's ABORTED comes back from the client as a
    *   TimeoutError, a 503 no retry could cure); WrongExpectedRevisionError for a stream not in its
@@ -575,38 +582,44 @@ export class KurrentDbEventStore implements EventStore {
       let subscription: AllStreamSubscription | undefined
       const stop = () => void subscription?.unsubscribe().catch(() => undefined)
       // onCaughtUp once per (re)subscription, whichever tells first: the server's caughtUp (24.2+)
-      // or reaching the head of this subscription's view read at its start (any server); again only
-      // after the server said it fell behind (it then says caughtUp again).
+      // or reaching the head of this subscription's view (any server); again only after the server
+      // said it fell behind (it then says caughtUp again).
       let caughtUp = false
-      let headReached = false
+      let active = true
+      /** Head of the view: undefined while not known, null for an empty view. */
+      let head: bigint | null | undefined
+      /** The furthest raw position this subscription has passed (skipped events included). */
+      let passed = last
       const markCaughtUp = () => {
-        if (caughtUp) return
+        if (caughtUp || !active) return
         caughtUp = true
         options.onCaughtUp?.()
       }
       try {
-        const head = options.onCaughtUp ? await this.viewHead(filter) : undefined
         subscription = this.options.client.subscribeToAll({ fromPosition: last === undefined ? START : decodePosition(last), filter })
         signal.addEventListener('abort', stop, { once: true })
         if (options.onCaughtUp) {
           subscription.on('caughtUp', markCaughtUp)
           subscription.on('fellBehind', () => void (caughtUp = false))
+          // Read beside the subscription, never before it: a bridge read has no deadline and cannot
+          // be cancelled (dist/streams/readAll.js; dispose() ends only grpc-js calls), so a read
+          // that hangs must not keep the subscription from opening or from ending.
+          void this.watchViewHead(filter, () => active && !caughtUp, (h) => {
+            head = h
+            if (h === null || (passed !== undefined && h <= passed)) markCaughtUp()
+          })
         }
-        if (head === null || (head !== undefined && last !== undefined && head <= last)) markCaughtUp()
         for await (const resolved of subscription as AsyncIterable<Parameters<typeof toRecordedEvent>[0]>) {
           // Raw positions: the head may be an event the ledger skips (binary, a `$` type).
           const raw = rawPosition(resolved)
-          const reachesHead = !headReached && typeof head === 'bigint' && raw !== undefined && raw >= head
+          if (raw !== undefined && (passed === undefined || raw > passed)) passed = raw
           const event = this.noteRecordedAt(toRecordedEvent(resolved))
           if (event && (last === undefined || event.position > last)) {
             last = event.position
             backoffMs = this.resubscribeInitialMs
             yield event
           }
-          if (reachesHead) {
-            headReached = true
-            markCaughtUp()
-          }
+          if (typeof head === 'bigint' && passed !== undefined && passed >= head) markCaughtUp()
         }
         if (signal.aborted) break
         options.onDropped?.()
@@ -616,6 +629,7 @@ export class KurrentDbEventStore implements EventStore {
         options.onDropped?.()
         this.options.logger?.warn({ err: toPortError(err), position: last?.toString() ?? null, backoffMs }, 'subscription to $all dropped; resubscribing')
       } finally {
+        active = false
         signal.removeEventListener('abort', stop)
         stop()
       }
@@ -636,6 +650,24 @@ export class KurrentDbEventStore implements EventStore {
     return null
   }
 
+  /**
+   * Reads the view's head (viewHead) under the leader-read deadline and hands it to `found`; a read
+   * that fails or passes its deadline is logged and tried again after VIEW_HEAD_RETRY_MS, for as
+   * long as `wanted()` (the subscription is open and not caught up). Never rejects.
+   */
+  private async watchViewHead(filter: Filter, wanted: () => boolean, found: (head: bigint | null) => void): Promise<void> {
+    while (wanted() && !this.closing.signal.aborted) {
+      try {
+        const head = await withDeadline(this.viewHead(filter), this.leaderReadDeadlineMs, () => new StoreUnavailableError(`KurrentDB did not answer a read of the subscription's head within ${this.leaderReadDeadlineMs} ms`))
+        if (wanted()) found(head)
+        return
+      } catch (err) {
+        this.options.logger?.warn({ err: toPortError(err), retryMs: VIEW_HEAD_RETRY_MS }, "could not read the head of the subscription's view; live once the server says caught up, or once read")
+        await sleep(VIEW_HEAD_RETRY_MS, this.closing.signal)
+      }
+    }
+  }
+
   async close(): Promise<void> {
     this.closing.abort()
     await this.options.client.dispose()
@@ -654,6 +686,10 @@ export class KurrentDbEventStore implements EventStore {
  * Connects to KurrentDB, checks within `connectTimeoutMs` that the server answers, and opens the
  * store, atomic when the server has multi-stream appends. Logs a warning naming the server version
  * when it has not.
+ * @throws ConfigError (LEDGER_KURRENTDB_URL) for a connection string the client would not take
+ *   whole: an option key it does not know, or one it cannot parse; the message and the error carry
+ *   the string redacted and no password (connection-string.ts), and no cause: the client's own
+ *   errors and warnings print the whole string.
  * @throws StoreUnavailableError naming where it tried and what to run, when the server does not answer.
  */
 export async function openKurrentDbEventStore(options: {
@@ -662,7 +698,7 @@ export async function openKurrentDbEventStore(options: {
   connectTimeoutMs?: number
   client?: KurrentClient
 }): Promise<KurrentDbEventStore> {
-  const client = options.client ?? connectKurrentDB(options.url)
+  const client = options.client ?? connectOrRefuse(options.url)
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
   let version: string
   try {
@@ -693,6 +729,24 @@ export async function openKurrentDbEventStore(options: {
   }
   options.logger?.info({ serverVersion: version, atomicAppendMany: atomic }, 'connected to KurrentDB')
   return new KurrentDbEventStore({ client, atomicAppendMany: atomic, ...(options.logger ? { logger: options.logger } : {}) })
+}
+
+/**
+ * The client for `url`, or a ConfigError without the password. Unknown option keys are refused here,
+ * not left to the client: it would console.warn the whole string, password included, and ignore them
+ * (dist/Client/parseConnectionString.js).
+ */
+function connectOrRefuse(url: string): KurrentClient {
+  const refuse = (why: string): ConfigError =>
+    new ConfigError(`invalid configuration:\n  LEDGER_KURRENTDB_URL: ${why} (${redactConnectionString(url)})`)
+  const problem = connectionStringOptionsProblem(url)
+  if (problem !== undefined) throw refuse(problem)
+  try {
+    return connectKurrentDB(url)
+  } catch (err) {
+    // No cause attached: the client's error holds the whole string (its message, or a field).
+    throw refuse(`not a connection string the KurrentDB client can parse (${describeParseRefusal(err, url)}); ${CREDENTIALS_ENCODING_ADVICE}`)
+  }
 }
 
 /** Whether a server version (e.g. "25.1.0", "24.10.2") has multi-stream appends (25.1+). An

@@ -94,13 +94,31 @@ export function toEventData(event: NewEvent, options: { deterministicIds: boolea
   if (!isJsonObjectOrArray(event.data)) throw new TypeError(`event ${event.type}: data must be a JSON object or array`)
   // The client serialises inside a promise executor, where a throw (a bigint, a cycle) is an
   // unhandled rejection that never settles the append: serialise here first.
+  let json: string
   try {
-    JSON.stringify(event.data)
+    json = JSON.stringify(event.data)
   } catch (err) {
     throw new TypeError(`event ${event.type}: data is not JSON-serialisable (${(err as Error).message})`, { cause: err })
   }
+  const size = Buffer.byteLength(json) + Buffer.byteLength(JSON.stringify(metadata)) + event.type.length * 2
+  if (size > MAX_EVENT_SIZE_BYTES) {
+    throw new StoreLimitExceededError(
+      `event ${event.type} is ${size} bytes, over the ${MAX_EVENT_SIZE_BYTES} bytes one KurrentDB record can hold (data, metadata and type; the server refuses it whatever its MaxAppendEventSize)`,
+    )
+  }
   return jsonEvent({ id, type: event.type, data: event.data as Record<string, unknown>, metadata })
 }
+
+/**
+ * Largest event the adapter sends, bytes (UTF-8 data and metadata JSON, plus twice the type's
+ * length, as the server sizes a record: src/KurrentDB.Core/Data/Event.cs SizeOnDisk): the server's
+ * TFConsts.EffectiveMaxLogRecordSize (16 MiB less 10,000 bytes). Past it the server refuses before
+ * its MaxAppendEventSize check, in forms the client does not recognise ("Record is too big." as
+ * BadRequest; over the gRPC MaxReceiveMessageSize, set to the same value in ClusterVNodeStartup.cs,
+ * RESOURCE_EXHAUSTED, which also fails the other appends sharing the client's batchAppend call):
+ * so it is refused here, as a size limit (HTTP 413), before anything is sent.
+ */
+export const MAX_EVENT_SIZE_BYTES = 16 * 1024 * 1024 - 10_000
 
 function isJsonObjectOrArray(value: unknown): boolean {
   return typeof value === 'object' && value !== null
@@ -235,17 +253,30 @@ export const SIZE_LIMITS_ADVICE =
 const MAX_APPEND_EVENT_SIZE_EXCEPTION = 'maximum-append-event-size-exceeded'
 
 /**
+ * What client 1.3.1 makes of batchAppend's refusal of one event over MaxAppendEventSize: the server
+ * answers Status.MaximumAppendEventSizeExceeded (server src/KurrentDB.Core/Services/Transport/Grpc/
+ * Streams.BatchAppend.cs, Status.cs: message "MaximumAppendEventSizeExceeded"), whose details type
+ * dist/streams/appendToStream/unpackError.js does not know, so it answers
+ * `new UnknownError(undefined, "Could not recognize " + message)`: no sizes, no gRPC metadata. The
+ * client's appendToStream goes through batchAppend whenever the server lists it
+ * (dist/streams/appendToStream/index.js), which every server the ledger supports does.
+ */
+const BATCH_APPEND_EVENT_TOO_LARGE_MESSAGE = 'Could not recognize MaximumAppendEventSizeExceeded'
+
+/**
  * Which limit a size refusal hit and by how much, from the sizes the client's error carries
  * (dist/utils/CommandError.js): TransactionMaxSizeExceededError (v2 append: size, maxSize =
  * MaxAppendSize), MaxAppendSizeExceededError (v1 append: maxAppendSize), AppendRecordSizeExceededError
- * (v2, one record: size, maxSize = MaxAppendEventSize), and the v1 one-event refusal (metadata
- * `maximum-append-event-size`, `proposed-append-event-size`). `undefined`: not a size refusal.
+ * (v2, one record: size, maxSize = MaxAppendEventSize), and the v1 one-event refusals: the unary
+ * append's (metadata `maximum-append-event-size`, `proposed-append-event-size`) and batchAppend's,
+ * which carries no sizes (BATCH_APPEND_EVENT_TOO_LARGE_MESSAGE). `undefined`: not a size refusal.
  */
 function sizeRefusal(err: unknown): string | undefined {
   if (err instanceof TransactionMaxSizeExceededError) return `the whole append is ${err.size} bytes, over the server's MaxAppendSize of ${err.maxSize} bytes`
   if (err instanceof MaxAppendSizeExceededError) return `the whole append is over the server's MaxAppendSize of ${err.maxAppendSize} bytes`
   if (err instanceof AppendRecordSizeExceededError) return `one event is ${err.size} bytes, over the server's MaxAppendEventSize of ${err.maxSize} bytes`
   if (err instanceof UnknownError) {
+    if (err._raw === undefined && err.message === BATCH_APPEND_EVENT_TOO_LARGE_MESSAGE) return "one event is over the server's MaxAppendEventSize"
     const metadata = grpcMetadata(err._raw)
     if (metadata['exception'] !== MAX_APPEND_EVENT_SIZE_EXCEPTION) return undefined
     return `one event is ${metadata['proposed-append-event-size'] ?? '?'} bytes, over the server's MaxAppendEventSize of ${metadata['maximum-append-event-size'] ?? '?'} bytes`
