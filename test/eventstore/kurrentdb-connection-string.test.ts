@@ -97,26 +97,32 @@ t.test('withoutPassword: the whole string redacted, then every raw or decoded oc
   t.equal(withoutPassword('no credentials', 'kurrentdb://h:2113'), 'no credentials')
 })
 
+/** Runs `args` (the service or the CLI, from the .ts sources) on LEDGER_STORE=kurrentdb with `url`,
+ * its files in a test directory; its exit status and output. */
+function runOnKurrentDb(t: Test, url: string, args: string[], env: Record<string, string> = {}) {
+  const dir = t.testdir()
+  return spawnSync(process.execPath, [...process.execArgv, ...args], {
+    env: {
+      ...process.env,
+      LEDGER_STORE: 'kurrentdb',
+      LEDGER_KURRENTDB_URL: url,
+      LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS: '1000',
+      LEDGER_SQLITE_PATH: path.join(dir, 'l.sqlite'),
+      LEDGER_KEYS_PATH: path.join(dir, 'keys.json'),
+      ...env,
+    },
+    encoding: 'utf8',
+    timeout: START_TIMEOUT_MS,
+  })
+}
+
 for (const [what, url, name] of [
   ['a password with `/` not percent-encoded', `kurrentdb://admin:${SECRET}@127.0.0.1:1?tls=false`, /not a connection string the KurrentDB client can parse/],
   // The fatal log line is JSON: its quotes are escaped.
   ['an unknown option key', 'kurrentdb://admin:se/cret@127.0.0.1:1?tls=false&keepAliveIntervl=1000', /unknown option \\?"keepAliveIntervl\\?"/],
 ] as const) {
   t.test(`given ${what} in LEDGER_KURRENTDB_URL, when the service starts, then it exits 2 with the reason and no password`, async (t) => {
-    const dir = t.testdir()
-    const r = spawnSync(process.execPath, [...process.execArgv, SERVER], {
-      env: {
-        ...process.env,
-        PORT: '0',
-        LEDGER_STORE: 'kurrentdb',
-        LEDGER_KURRENTDB_URL: url,
-        LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS: '1000',
-        LEDGER_SQLITE_PATH: path.join(dir, 'l.sqlite'),
-        LEDGER_KEYS_PATH: path.join(dir, 'keys.json'),
-      },
-      encoding: 'utf8',
-      timeout: START_TIMEOUT_MS,
-    })
+    const r = runOnKurrentDb(t, url, [SERVER], { PORT: '0' })
     t.equal(r.status, 2, 'exit 2: a bad configuration')
     t.match(r.stdout + r.stderr, /LEDGER_KURRENTDB_URL/)
     t.match(r.stdout + r.stderr, name)
@@ -125,19 +131,7 @@ for (const [what, url, name] of [
 }
 
 t.test('given a password with `/` not percent-encoded in LEDGER_KURRENTDB_URL, when a CLI command opens the store, then it exits 2 with the reason and no password', async (t) => {
-  const dir = t.testdir()
-  const r = spawnSync(process.execPath, [...process.execArgv, CLI, 'status'], {
-    env: {
-      ...process.env,
-      LEDGER_STORE: 'kurrentdb',
-      LEDGER_KURRENTDB_URL: `kurrentdb://admin:${SECRET}@127.0.0.1:1?tls=false`,
-      LEDGER_KURRENTDB_CONNECT_TIMEOUT_MS: '1000',
-      LEDGER_SQLITE_PATH: path.join(dir, 'l.sqlite'),
-      LEDGER_KEYS_PATH: path.join(dir, 'keys.json'),
-    },
-    encoding: 'utf8',
-    timeout: START_TIMEOUT_MS,
-  })
+  const r = runOnKurrentDb(t, `kurrentdb://admin:${SECRET}@127.0.0.1:1?tls=false`, [CLI, 'status'])
   t.equal(r.status, 2, 'exit 2: a bad configuration')
   t.match(r.stderr, /LEDGER_KURRENTDB_URL/)
   t.notMatch(r.stdout + r.stderr, SECRET, 'the password is nowhere in the output')

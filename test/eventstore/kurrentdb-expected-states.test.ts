@@ -8,23 +8,13 @@
 import t from 'tap'
 import { KurrentDbEventStore, MAX_APPEND_ATTEMPTS } from '../../src/eventstore/kurrentdb/kurrentdb-event-store.js'
 import { encodePosition } from '../../src/eventstore/kurrentdb/mapping.js'
-import { GENESIS_HASH, eventHash, storedHash } from '../../src/eventstore/hash-chain.js'
-import { StoreUnavailableError, StreamNamedTwiceError, WrongExpectedRevisionError, streamNamedTwice, type EventStore } from '../../src/eventstore/port.js'
+import { StoreUnavailableError, StreamNamedTwiceError, WrongExpectedRevisionError, streamNamedTwice } from '../../src/eventstore/port.js'
 import { FakeKurrentClient, fakeErrors } from '../helpers/fake-kurrent-client.js'
 import { collect } from '../helpers/async.js'
+import { chainIntact } from '../helpers/hash-chain.js'
 
 const storeOn = (client: FakeKurrentClient, atomicAppendMany = true) => new KurrentDbEventStore({ client, atomicAppendMany })
 
-/** Whether every event of the stream carries the hash chained from its predecessor. */
-async function chainIntact(store: EventStore, stream: string): Promise<boolean> {
-  let previousHash = GENESIS_HASH
-  for (const e of await collect(store.readStream(stream))) {
-    const hash = eventHash({ stream, revision: e.revision, type: e.type, data: e.data, previousHash })
-    if (storedHash(e.metadata) !== hash) return false
-    previousHash = hash
-  }
-  return true
-}
 
 const ID_A = '0190a6f0-0000-7000-8000-00000000000a'
 const ID_B = '0190a6f0-0000-7000-8000-00000000000b'

@@ -13,10 +13,9 @@ import type { AppendResult as ClientAppendResult } from '@kurrent/kurrentdb-clie
 import { KurrentDbEventStore, LEADER_READ_DEADLINE_MS } from '../../src/eventstore/kurrentdb/kurrentdb-event-store.js'
 import type { KurrentClient } from '../../src/eventstore/kurrentdb/client.js'
 import { encodePosition } from '../../src/eventstore/kurrentdb/mapping.js'
-import { GENESIS_HASH, eventHash, storedHash } from '../../src/eventstore/hash-chain.js'
-import { StoreUnavailableError, type EventStore } from '../../src/eventstore/port.js'
+import { StoreUnavailableError } from '../../src/eventstore/port.js'
 import { FakeKurrentClient, type FakeStoredEvent } from '../helpers/fake-kurrent-client.js'
-import { collect } from '../helpers/async.js'
+import { chainIntact } from '../helpers/hash-chain.js'
 
 /** A follower-served client whose follower has nothing of what follows. */
 function laggingCluster(): FakeKurrentClient {
@@ -31,16 +30,6 @@ const storeOn = (client: KurrentClient, options: { leaderReadDeadlineMs?: number
 /** The port position of an event as the leader's log holds it. */
 const positionOf = (e: FakeStoredEvent): bigint => encodePosition({ commit: e.commit, prepare: e.prepare })
 
-/** Whether every event of the stream (read on the leader) carries the hash chained from its predecessor. */
-async function chainIntact(store: EventStore, stream: string): Promise<boolean> {
-  let previousHash = GENESIS_HASH
-  for (const e of await collect(store.readStream(stream))) {
-    const hash = eventHash({ stream, revision: e.revision, type: e.type, data: e.data, previousHash })
-    if (storedHash(e.metadata) !== hash) return false
-    previousHash = hash
-  }
-  return true
-}
 
 async function toArray<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = []
