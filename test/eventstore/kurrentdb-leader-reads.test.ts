@@ -132,3 +132,15 @@ t.test('a leader read that never answers is StoreUnavailableError after the dead
   t.match((error as Error).message, /50 ms/, 'naming the deadline')
   t.same(await store.append('s-8', [], 0n).then((r) => r.nextExpectedRevision), 0n, 'the next read answers again')
 })
+
+t.test('given an appendToStream whose shared batchAppend call ended without an answer, when the deadline passes, then the append is a 503 and the stream can be appended again', async (t) => {
+  const client = new FakeKurrentClient({ systemEvents: false })
+  const store = new KurrentDbEventStore({ client, atomicAppendMany: true, appendAnswerDeadlineMs: 100 })
+  t.teardown(() => store.close())
+  client.stallNext('appendToStream')
+  const err = await store.append('person-1', [{ type: 'T', data: { n: 1 } }], 'no_stream').catch((e: unknown) => e)
+  t.type(err, StoreUnavailableError, 'not a wait for ever')
+  t.match((err as Error).message, /did not answer an append to person-1 within 100 ms; it may have been written/)
+  const next = await store.append('person-1', [{ type: 'T', data: { n: 1 } }], 'no_stream')
+  t.equal(next.nextExpectedRevision, 0n, 'the next append goes through')
+})

@@ -306,8 +306,8 @@ export class FakeKurrentClient implements KurrentClient {
   /** Calls to run inside the next append of a kind, before its commit check (see interposeNext). */
   private readonly interposed = new Map<'appendToStream' | 'multiStreamAppend', (() => unknown)[]>()
   private interposing = false
-  /** Read calls of a kind that never answer (see stallNext). */
-  private readonly stalls = new Map<'readStream' | 'readAll', number>()
+  /** Calls of a kind that never answer (see stallNext). */
+  private readonly stalls = new Map<'readStream' | 'readAll' | 'appendToStream', number>()
   private unavailable: boolean
   private disposed = false
   private subscriptionsOpened = 0
@@ -379,6 +379,7 @@ export class FakeKurrentClient implements KurrentClient {
     const streamState: AppendStreamState = options.streamState ?? 'any'
     // The client serializes before anything reaches the server.
     const pending = list.map((event) => toPending(stream, event, 'appendToStream'))
+    await this.stallIfScripted('appendToStream')
     const fault = this.takeFault('appendToStream')
     await tick()
     if (fault && !fault.afterWrite) throw fault.error
@@ -791,9 +792,13 @@ export class FakeKurrentClient implements KurrentClient {
     this.interposed.set(kind, list)
   }
 
-  /** Makes the next `times` read calls of `kind` never answer (a server or network that hangs;
-   * the bridge's reads have no deadline). */
-  stallNext(kind: 'readStream' | 'readAll', times = 1): void {
+  /** Makes the next `times` calls of `kind` never answer: a read (a server or network that hangs;
+   * the bridge's reads have no deadline), or an appendToStream (before it reaches the server) whose
+   * shared batchAppend call ended without an error: the client then only drops the call from its
+   * cache (dist/Client/index.js GRPCStreamCreator, `finished` without err) and never settles the
+   * appends waiting in that call's promise bank (dist/streams/appendToStream/batchAppend.js; the
+   * call itself has `deadline: Infinity`). */
+  stallNext(kind: 'readStream' | 'readAll' | 'appendToStream', times = 1): void {
     this.stalls.set(kind, (this.stalls.get(kind) ?? 0) + times)
   }
 
@@ -915,7 +920,7 @@ export class FakeKurrentClient implements KurrentClient {
   }
 
   /** Never settles when a stall is scripted for `kind` (see stallNext). */
-  private async stallIfScripted(kind: 'readStream' | 'readAll'): Promise<void> {
+  private async stallIfScripted(kind: 'readStream' | 'readAll' | 'appendToStream'): Promise<void> {
     const left = this.stalls.get(kind) ?? 0
     if (left <= 0) return
     this.stalls.set(kind, left - 1)

@@ -45,6 +45,16 @@ import {
   toStreamState,
 } from './mapping.js'
 
+/**
+ * Longest wait for the answer to an appendToStream, ms; then StoreUnavailableError (the append may
+ * have been written, as after the client's own deadline). The client sends these appends on one
+ * shared batchAppend call with `deadline: Infinity` and a per-append deadline for the server (its
+ * defaultDeadline, 10 s); when that call ends without an error, the appends waiting on it are never
+ * settled (dist/streams/appendToStream/batchAppend.js, dist/Client/index.js GRPCStreamCreator), and
+ * a use case would hold its person's lock for ever. Twice the client's default, so that its own
+ * deadlines answer first.
+ */
+export const APPEND_ANSWER_DEADLINE_MS = 20_000
 /** Longest a read that must see this store's own writes may take on the leader, ms (see leaderRead). */
 export const LEADER_READ_DEADLINE_MS = 5_000
 /** Tries of an append with `any`/`stream_exists` whose stream other writers keep moving between
@@ -86,6 +96,8 @@ export interface KurrentDbEventStoreOptions {
   streamPrefixes?: readonly string[]
   /** Deadline of reads on the leader, ms (default LEADER_READ_DEADLINE_MS). */
   leaderReadDeadlineMs?: number
+  /** Longest wait for the answer to an appendToStream, ms (default APPEND_ANSWER_DEADLINE_MS). */
+  appendAnswerDeadlineMs?: number
   logger?: StoreLogger
 }
 
@@ -114,6 +126,7 @@ export class KurrentDbEventStore implements EventStore {
   private readonly resubscribeMaxMs: number
   private readonly streamPrefixes: readonly string[]
   private readonly leaderReadDeadlineMs: number
+  private readonly appendAnswerDeadlineMs: number
   private readonly closing = new AbortController()
   /** Last known (revision, hash) of recently read or written streams, for the hash chain. */
   private readonly tails = new Map<string, { revision: bigint; hash: string }>()
@@ -128,6 +141,7 @@ export class KurrentDbEventStore implements EventStore {
     this.resubscribeMaxMs = options.resubscribeMaxMs ?? DEFAULT_RESUBSCRIBE_MAX_MS
     this.streamPrefixes = options.streamPrefixes ?? LEDGER_STREAM_PREFIXES
     this.leaderReadDeadlineMs = options.leaderReadDeadlineMs ?? LEADER_READ_DEADLINE_MS
+    this.appendAnswerDeadlineMs = options.appendAnswerDeadlineMs ?? APPEND_ANSWER_DEADLINE_MS
   }
 
   /**
@@ -185,7 +199,13 @@ export class KurrentDbEventStore implements EventStore {
       const recordedAt = this.nextRecordedAt()
       const data = plan.events.map((e) => toEventData(e, { deterministicIds: !this.atomic, recordedAt }))
       try {
-        const result = await this.call(() => this.options.client.appendToStream(stream, data, { streamState: toStreamState(plan.expected) }))
+        const result = await this.call(() =>
+          withDeadline(
+            this.options.client.appendToStream(stream, data, { streamState: toStreamState(plan.expected) }),
+            this.appendAnswerDeadlineMs,
+            () => new StoreUnavailableError(`KurrentDB did not answer an append to ${stream} within ${this.appendAnswerDeadlineMs} ms; it may have been written`, RETRY_AFTER_SECONDS),
+          ),
+        )
         const revision = toBigInt(result.nextExpectedRevision, 'next expected revision')
         this.rememberTail(stream, revision, plan.lastHash)
         return { revision, position: answeredPosition(result.position) }
