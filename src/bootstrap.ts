@@ -12,7 +12,7 @@ import { loadPensionTables, loadPolicyBook } from './policy-loader.js'
 import { loadDaysOff } from './calendar-loader.js'
 import { Projector, type ProjectorLogger } from './projector/projector.js'
 import { ReadModelMismatchError, ReadModelStore, SERVICE_BUSY_TIMEOUT_MS } from './projector/read-model-store.js'
-import { bindReadModelsToLog } from './projector/log-binding.js'
+import { checkReadModelsAgainstLog } from './projector/log-binding.js'
 import { ProjectorLease } from './projector/lease.js'
 import { ReadModelSelfCheck } from './projector/self-check.js'
 import { readModelFault } from './projector/read-model-fault.js'
@@ -92,15 +92,8 @@ export async function createLedger(
   try {
     readModels.bindToStore(config.LEDGER_STORE)
     await lease.acquire()
-    // A checkpoint beyond the log's head: the log was replaced (e.g. a wiped KurrentDB) under read
-    // models that remember it; folding on would silently skip the new events.
-    const checkpoint = readModels.getCheckpoint(CHECKPOINT_NAME)
-    // Another log whose head is past the checkpoint: caught by its first event.
-    await bindReadModelsToLog(readModels, store)
-    const head = await store.headPosition()
-    if (checkpoint !== null && (head === null || checkpoint > head)) {
-      throw new ReadModelMismatchError(`the read models' checkpoint (${checkpoint}) is beyond the log's head (${head ?? 'empty log'})`)
-    }
+    const logBinding = await checkReadModelsAgainstLog(readModels, store, { checkpointName: CHECKPOINT_NAME })
+    logBinding.bind()
   } catch (err) {
     lease.release()
     readModels.close()

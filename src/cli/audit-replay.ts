@@ -27,6 +27,7 @@ import { EXIT_BAD_CONFIG, configOrReport, openStore, type CliContext } from './c
 import { auditReplay, type AuditReport, type ReplayProgress } from '../audit/replay.js'
 import { parseInstant } from '../audit/instant.js'
 import { ReadModelStore } from '../projector/read-model-store.js'
+import { ConfigError } from '../config.js'
 
 /** Registers ledger audit replay (issue #6): the log folded by the projections, the trial balance, the differences against the live read models. */
 export function registerAuditReplay(group: Command, ctx: CliContext): void {
@@ -155,7 +156,7 @@ async function runAuditReplay(opts: AuditReplayOpts, ctx: CliContext): Promise<v
   } catch (err) {
     progress?.stop()
     ctx.err(`audit replay: ${err instanceof Error ? err.message : String(err)}`)
-    ctx.setStatus(1)
+    ctx.setStatus(err instanceof ConfigError ? EXIT_BAD_CONFIG : 1)
     return
   }
   ctx.err(summary(report))

@@ -48,8 +48,9 @@ import { ACTOR_PATTERN, SubmissionBody } from '../http/schemas.js'
 import { loadPolicyBook } from '../policy-loader.js'
 import { RecordSubmissionHandler, type RecordSubmissionResult } from '../usecases/record-submission.js'
 import { configOrReport, EXIT_BAD_CONFIG, openStore, type CliContext } from './context.js'
-import { addServiceOptions, authAdvice, callService, problemOf, redactUrl, serviceTarget, type ServiceOptions, type ServiceTarget } from './service.js'
+import { addServiceOptions, authAdvice, callService, problemOf, serviceTarget, type ServiceOptions, type ServiceTarget } from './service.js'
 import { formatTable } from './table.js'
+import { redactConnectionString } from '../eventstore/kurrentdb/mapping.js'
 
 /** Largest JSON payroll file read, bytes (it is parsed whole; 16 × the service's default body limit). */
 export const MAX_JSON_FILE_BYTES = 64 * 1024 * 1024
@@ -158,7 +159,7 @@ export async function runPost(file: string, opts: PostOptions, ctx: CliContext, 
     const config = configOrReport(ctx)
     if (!config) return EXIT_BAD_CONFIG
     const store = await openStore(config)
-    const where = config.LEDGER_STORE === 'kurrentdb' ? `kurrentdb ${redactUrl(config.LEDGER_KURRENTDB_URL!)}` : `sqlite ${config.LEDGER_SQLITE_PATH}`
+    const where = config.LEDGER_STORE === 'kurrentdb' ? `kurrentdb ${redactConnectionString(config.LEDGER_KURRENTDB_URL!)}` : `sqlite ${config.LEDGER_SQLITE_PATH}`
     target = storeTarget(store, new RecordSubmissionHandler(store, loadPolicyBook(config.LEDGER_POLICY_PATH)), where, { actor: opts.actor, correlationId: randomUUID() })
   }
   const totalLines = submissions.reduce((n, s) => n + s.lineCount, 0)

@@ -12,7 +12,7 @@
  * ones after it are as they were); 2 for a bad configuration, an unknown projection name or read
  * models of another event store.
  */
-import { bindReadModelsToLog } from '../projector/log-binding.js'
+import { checkReadModelsAgainstLog } from '../projector/log-binding.js'
 import { ConfigError } from '../config.js'
 import type { Command } from 'commander'
 import type { EventStore } from '../eventstore/port.js'
@@ -58,7 +58,8 @@ async function runRebuild(name: string | undefined, ctx: CliContext): Promise<nu
   try {
     readModels = new ReadModelStore(config.LEDGER_SQLITE_PATH)
     readModels.bindToStore(config.LEDGER_STORE)
-    await bindReadModelsToLog(readModels, store)
+    // The binding is checked here; recorded (for a file that has none) once every projection is rebuilt.
+    const logBinding = await checkReadModelsAgainstLog(readModels, store)
     const where = config.LEDGER_STORE === 'kurrentdb' ? 'kurrentdb' : `sqlite ${config.LEDGER_SQLITE_PATH}`
     ctx.out(`projections rebuild ${selected.map((p) => p.name).join(', ')} from ${where} into ${config.LEDGER_SQLITE_PATH}`)
     for (const projection of selected) {
@@ -86,6 +87,7 @@ async function runRebuild(name: string | undefined, ctx: CliContext): Promise<nu
         return EXIT_FAILED
       }
     }
+    logBinding.bind()
     return 0
   } catch (err) {
     if (err instanceof ReadModelMismatchError) {

@@ -134,8 +134,3 @@ export function authAdvice(status: number): string {
     ? `the service did not accept the token: pass a valid one with --token (or ${TOKEN_ENV}); ledger keys create makes one`
     : 'the token is valid but its role or scope does not allow this: use a key whose role and employers/regions cover it'
 }
-
-/** A connection string without its user and password (`kurrentdb://***@host:2113`). */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@')
-}

@@ -22,8 +22,9 @@ import { ConfigError, type Config } from '../config.js'
 import type { EventStore } from '../eventstore/port.js'
 import { ReadModelStore } from '../projector/read-model-store.js'
 import { configOrReport, EXIT_BAD_CONFIG, openStore, type CliContext } from './context.js'
-import { addServiceOptions, callService, problemLine, problemOf, redactUrl, serviceTarget, ServiceUnreachableError, type ServiceOptions } from './service.js'
+import { addServiceOptions, callService, problemLine, problemOf, serviceTarget, ServiceUnreachableError, type ServiceOptions } from './service.js'
 import { formatTable } from './table.js'
+import { redactConnectionString } from '../eventstore/kurrentdb/mapping.js'
 
 /** The live projector's checkpoint row (as in bootstrap.ts). */
 const CHECKPOINT_NAME = 'main'
@@ -146,7 +147,7 @@ export async function embeddedStatus(config: Config): Promise<LedgerStatus> {
   const kind = config.LEDGER_STORE
   const file = config.LEDGER_SQLITE_PATH
   const fileExists = file !== ':memory:' && existsSync(file)
-  const location = kind === 'kurrentdb' ? redactUrl(config.LEDGER_KURRENTDB_URL!) : file
+  const location = kind === 'kurrentdb' ? redactConnectionString(config.LEDGER_KURRENTDB_URL!) : file
   const notes: string[] = []
   if (kind === 'sqlite' && !fileExists) {
     notes.push(`no ledger at ${file} (LEDGER_SQLITE_PATH) yet: the service creates it at its first start`)

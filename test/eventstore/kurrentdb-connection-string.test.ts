@@ -136,3 +136,10 @@ t.test('given a password with `/` not percent-encoded in LEDGER_KURRENTDB_URL, w
   t.match(r.stderr, /LEDGER_KURRENTDB_URL/)
   t.notMatch(r.stdout + r.stderr, SECRET, 'the password is nowhere in the output')
 })
+
+t.test('given an unknown option key in LEDGER_KURRENTDB_URL, when `ledger audit replay` runs, then it exits 2 (a bad configuration) with no password', async (t) => {
+  const r = runOnKurrentDb(t, 'kurrentdb://admin:secret@127.0.0.1:1?tls=false&keepAliveIntervl=1000', [CLI, 'audit', 'replay'])
+  t.match(r.stderr, /unknown option "keepAliveIntervl"/, 'refused as a configuration error')
+  t.notMatch(r.stdout + r.stderr, /secret/, 'no password')
+  t.equal(r.status, 2, 'exit 2, as the other commands answer it')
+})

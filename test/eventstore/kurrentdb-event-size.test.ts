@@ -1,8 +1,10 @@
 import { createRequire } from 'node:module'
+import path from 'node:path'
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { AppendRecordSizeExceededError, UnknownError, binaryEvent, jsonEvent } from '@kurrent/kurrentdb-client'
 import { KurrentDbEventStore } from '../../src/eventstore/kurrentdb/kurrentdb-event-store.js'
-import { MAX_EVENT_SIZE_BYTES } from '../../src/eventstore/kurrentdb/mapping.js'
+import { MAX_EVENT_SIZE_BYTES, SERVER_MAX_RECORD_SIZE_BYTES, toEventData } from '../../src/eventstore/kurrentdb/mapping.js'
 import { StoreLimitExceededError } from '../../src/eventstore/port.js'
 import { DEFAULT_MAX_APPEND_EVENT_SIZE, FakeKurrentClient } from '../helpers/fake-kurrent-client.js'
 
@@ -154,7 +156,7 @@ t.test('given an event over the record size the server can hold at all (16 MiB l
   const huge = { blob: 'x'.repeat(MAX_EVENT_SIZE_BYTES) }
   const single = await store.append('big-1', [{ type: 'Big', data: huge }], 'no_stream').catch((e: unknown) => e)
   t.type(single, StoreLimitExceededError)
-  t.match((single as Error).message, `over the ${MAX_EVENT_SIZE_BYTES} bytes one KurrentDB record can hold`)
+  t.match((single as Error).message, `over the ${MAX_EVENT_SIZE_BYTES} bytes the ledger sends as one KurrentDB record`)
   const many = await store
     .appendMany([
       { stream: 'big-2', events: [{ type: 'Small', data: { n: 1 } }], expectedRevision: 'no_stream' },
@@ -164,5 +166,39 @@ t.test('given an event over the record size the server can hold at all (16 MiB l
   t.type(many, StoreLimitExceededError)
   t.equal(client.calls('appendToStream') + client.calls('multiStreamAppend'), 0, 'nothing sent')
   t.equal(client.events.length, 0, 'nothing written')
-  t.equal(MAX_EVENT_SIZE_BYTES, 16 * 1024 * 1024 - 10_000, 'TFConsts.EffectiveMaxLogRecordSize')
+  t.equal(SERVER_MAX_RECORD_SIZE_BYTES, 16 * 1024 * 1024 - 10_000, 'TFConsts.EffectiveMaxLogRecordSize')
+})
+
+// The pre-check leaves room for the message around the event: the v1 Streams service's gRPC
+// MaxReceiveMessageSize (server ClusterVNodeStartup.cs) bounds the whole BatchAppendReq, which carries
+// the event's id, type and content type, the correlation id and protobuf framing besides its data.
+const pbRequire = createRequire(path.resolve('node_modules/@kurrent/kurrentdb-client/dist/index.js'))
+const streamsPb = pbRequire('../generated/kurrentdb/protocols/v1/streams_pb') as any
+const sharedPb = pbRequire('../generated/kurrentdb/protocols/v1/shared_pb') as any
+
+t.test('given an event the size pre-check accepts at its limit, when the client frames it for batchAppend, then the message is within the server’s MaxReceiveMessageSize', async (t) => {
+  const type = 'ContributionRecorded'
+  const metadata = { actor: 'clerk', correlationId: randomUUID(), recordedAt: '2024-08-05T02:00:00.000Z' }
+  const base = Buffer.byteLength(JSON.stringify({ s: '' })) + Buffer.byteLength(JSON.stringify(metadata)) + type.length * 2
+  const data = { s: 'x'.repeat(MAX_EVENT_SIZE_BYTES - base) }
+  const event = toEventData({ type, data, metadata: { actor: 'clerk', correlationId: metadata.correlationId } }, { deterministicIds: false, recordedAt: metadata.recordedAt })
+  t.pass('accepted by toEventData')
+
+  // As eventBatcher builds the request holding this event (its own request: it is over batchAppendSize).
+  const message = new streamsPb.BatchAppendReq.ProposedMessage()
+  const id = new sharedPb.UUID()
+  id.setString(event.id)
+  message.setId(id)
+  message.getMetadataMap().set('type', event.type)
+  message.getMetadataMap().set('content-type', event.contentType)
+  message.setData(Buffer.from(JSON.stringify(event.data), 'utf8').toString('base64'))
+  message.setCustomMetadata(Buffer.from(JSON.stringify(event.metadata), 'utf8').toString('base64'))
+  const request = new streamsPb.BatchAppendReq()
+  const correlation = new sharedPb.UUID()
+  correlation.setString(randomUUID())
+  request.setCorrelationId(correlation)
+  request.addProposedMessages(message)
+  request.setIsFinal(true)
+  const size = request.serializeBinary().length
+  t.ok(size <= SERVER_MAX_RECORD_SIZE_BYTES, `the gRPC message (${size} bytes) is within MaxReceiveMessageSize (${SERVER_MAX_RECORD_SIZE_BYTES})`)
 })

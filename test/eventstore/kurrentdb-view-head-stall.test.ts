@@ -54,3 +54,29 @@ t.test('given a server before 24.2 (no caughtUp) and a first head read that neve
   await new Promise((r) => setTimeout(r, VIEW_HEAD_RETRY_MS + 500))
   t.equal(caughtUp, 1, 'live once, after the head read was tried again')
 })
+
+// The head read's deadline timer and retry pause belong to the subscription: nothing of them runs on
+// after it ends or the store closes (a process that would not exit, a warning for a closed store).
+t.test('given a head read that hangs, when the subscription is aborted and the store closed, then nothing of it runs on (no timer, no warning)', async (t) => {
+  const warnings: string[] = []
+  const logger = { warn: (_o: unknown, msg?: string) => void warnings.push(String(msg)), info: () => undefined, error: () => undefined, debug: () => undefined }
+  // A server before 24.2: no caughtUp of its own, so the head read is what is awaited.
+  const client = new FakeKurrentClient({ systemEvents: false, serverVersion: '23.10.0' })
+  const store = new KurrentDbEventStore({ client, atomicAppendMany: false, streamPrefixes: ['s-'], leaderReadDeadlineMs: 300, logger: logger as never })
+  await store.append('s-1', [{ type: 'T', data: { n: 1 } }], 'no_stream')
+  client.stallNext('readAll')
+  const controller = new AbortController()
+  const done = (async () => {
+    for await (const _ of store.subscribeAll({ signal: controller.signal, onCaughtUp: () => undefined })) void _
+  })()
+  await new Promise((r) => setTimeout(r, 50))
+  const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+  controller.abort()
+  await store.close()
+  await done
+  const timersAfter = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+  t.ok(timersAfter < timersBefore, `the deadline timer is cleared on close (timers before ${timersBefore}, after ${timersAfter})`)
+  const count = warnings.length
+  await new Promise((r) => setTimeout(r, 500))
+  t.same(warnings.slice(count), [], 'no warning about the head read after the store was closed')
+})

@@ -27,7 +27,7 @@ import { GENESIS_HASH, HASH_KEY, canonicalData, chainHash, storedHash } from '..
 /** Streams whose last (revision, hash) the adapter remembers for the hash chain. */
 export const MAX_REMEMBERED_TAILS = 100_000
 import { connectKurrentDB, type KurrentClient } from './client.js'
-import { CREDENTIALS_ENCODING_ADVICE, connectionStringOptionsProblem, describeParseRefusal } from './connection-string.js'
+import { CREDENTIALS_ENCODING_ADVICE, connectionStringOptionsProblem, describeParseRefusal, withoutPassword } from './connection-string.js'
 import { ConfigError } from '../../config.js'
 import {
   MAX_KURRENTDB_LOG_POSITION,
@@ -606,6 +606,8 @@ export class KurrentDbEventStore implements EventStore {
       // said it fell behind (it then says caughtUp again).
       let caughtUp = false
       let active = true
+      // Ends the head read of this (re)subscription: once caught up, when it ends, when the store closes.
+      const headWatch = new AbortController()
       /** Head of the view: undefined while not known, null for an empty view. */
       let head: bigint | null | undefined
       /** The furthest raw position this subscription has passed (skipped events included). */
@@ -613,6 +615,7 @@ export class KurrentDbEventStore implements EventStore {
       const markCaughtUp = () => {
         if (caughtUp || !active) return
         caughtUp = true
+        headWatch.abort()
         options.onCaughtUp?.()
       }
       try {
@@ -620,11 +623,16 @@ export class KurrentDbEventStore implements EventStore {
         signal.addEventListener('abort', stop, { once: true })
         if (options.onCaughtUp) {
           subscription.on('caughtUp', markCaughtUp)
-          subscription.on('fellBehind', () => void (caughtUp = false))
+          // The server says caughtUp again once it has caught up anew (it sends fellBehind only from
+          // 24.2, with caughtUp); the head read at the start no longer says when.
+          subscription.on('fellBehind', () => {
+            caughtUp = false
+            head = undefined
+          })
           // Read beside the subscription, never before it: a bridge read has no deadline and cannot
           // be cancelled (dist/streams/readAll.js; dispose() ends only grpc-js calls), so a read
           // that hangs must not keep the subscription from opening or from ending.
-          void this.watchViewHead(filter, () => active && !caughtUp, (h) => {
+          void this.watchViewHead(filter, AbortSignal.any([headWatch.signal, this.closing.signal]), (h) => {
             head = h
             if (h === null || (passed !== undefined && h <= passed)) markCaughtUp()
           })
@@ -650,6 +658,7 @@ export class KurrentDbEventStore implements EventStore {
         this.options.logger?.warn({ err: toPortError(err), position: last?.toString() ?? null, backoffMs }, 'subscription to $all dropped; resubscribing')
       } finally {
         active = false
+        headWatch.abort()
         signal.removeEventListener('abort', stop)
         stop()
       }
@@ -672,18 +681,25 @@ export class KurrentDbEventStore implements EventStore {
 
   /**
    * Reads the view's head (viewHead) under the leader-read deadline and hands it to `found`; a read
-   * that fails or passes its deadline is logged and tried again after VIEW_HEAD_RETRY_MS, for as
-   * long as `wanted()` (the subscription is open and not caught up). Never rejects.
+   * that fails or passes its deadline is logged and tried again after VIEW_HEAD_RETRY_MS, until
+   * `signal` aborts (the subscription caught up or ended, or the store closed: no timer of it is
+   * left then). Never rejects.
    */
-  private async watchViewHead(filter: Filter, wanted: () => boolean, found: (head: bigint | null) => void): Promise<void> {
-    while (wanted() && !this.closing.signal.aborted) {
+  private async watchViewHead(filter: Filter, signal: AbortSignal, found: (head: bigint | null) => void): Promise<void> {
+    while (!signal.aborted) {
       try {
-        const head = await withDeadline(this.viewHead(filter), this.leaderReadDeadlineMs, () => new StoreUnavailableError(`KurrentDB did not answer a read of the subscription's head within ${this.leaderReadDeadlineMs} ms`))
-        if (wanted()) found(head)
+        const head = await withDeadline(
+          this.viewHead(filter),
+          this.leaderReadDeadlineMs,
+          () => new StoreUnavailableError(`KurrentDB did not answer a read of the subscription's head within ${this.leaderReadDeadlineMs} ms`),
+          signal,
+        )
+        if (!signal.aborted) found(head)
         return
       } catch (err) {
+        if (signal.aborted) return
         this.options.logger?.warn({ err: toPortError(err), retryMs: VIEW_HEAD_RETRY_MS }, "could not read the head of the subscription's view; live once the server says caught up, or once read")
-        await sleep(VIEW_HEAD_RETRY_MS, this.closing.signal)
+        await sleep(VIEW_HEAD_RETRY_MS, signal)
       }
     }
   }
@@ -732,12 +748,13 @@ export async function openKurrentDbEventStore(options: {
     )
   } catch (err) {
     await client.dispose().catch(() => undefined)
-    const reason = !(err instanceof Error) ? String(err) : err.message ? `${err.constructor.name}: ${err.message}` : err.constructor.name
+    // The client's message may quote the connection string: never its password.
+    const message = err instanceof Error && err.message && err.message !== err.constructor.name ? withoutPassword(err.message, options.url) : ''
+    const reason = !(err instanceof Error) ? withoutPassword(String(err), options.url) : message ? `${err.constructor.name}: ${message}` : err.constructor.name
     throw new StoreUnavailableError(
       `cannot reach KurrentDB at ${redactConnectionString(options.url)} within ${timeoutMs} ms (${reason}); ` +
         'start one with `docker compose up -d kurrentdb`, or set LEDGER_KURRENTDB_URL to a running server',
       5,
-      { cause: err },
     )
   }
   const atomic = supportsMultiStreamAppend(version)
@@ -803,15 +820,25 @@ function answeredPosition(position: { commit: bigint | number; prepare: bigint |
   return commit < 0n || prepare < 0n || prepare > commit ? undefined : encodePosition({ commit, prepare })
 }
 
-/** `promise`, or `timeout()`'s error once `ms` have passed; the losing promise is abandoned (its
- * rejection caught, so it is never unhandled). */
-function withDeadline<T>(promise: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+/** `promise`, or `timeout()`'s error once `ms` have passed, or the signal's reason once it aborts
+ * (the timer is cleared either way); the losing promise is abandoned (its rejection caught, so it is
+ * never unhandled). */
+function withDeadline<T>(promise: Promise<T>, ms: number, timeout: () => Error, signal?: AbortSignal): Promise<T> {
   promise.catch(() => undefined)
   let timer: NodeJS.Timeout | undefined
+  let onAbort: (() => void) | undefined
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(timeout()), ms)
+    if (signal) {
+      onAbort = () => reject(signal.reason)
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    }
   })
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
+  return Promise.race([promise, deadline]).finally(() => {
+    clearTimeout(timer)
+    if (onAbort) signal?.removeEventListener('abort', onAbort)
+  })
 }
 
 /** Waits `ms`, or less when `signal` aborts (never rejects). */

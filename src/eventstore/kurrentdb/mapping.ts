@@ -103,22 +103,30 @@ export function toEventData(event: NewEvent, options: { deterministicIds: boolea
   const size = Buffer.byteLength(json) + Buffer.byteLength(JSON.stringify(metadata)) + event.type.length * 2
   if (size > MAX_EVENT_SIZE_BYTES) {
     throw new StoreLimitExceededError(
-      `event ${event.type} is ${size} bytes, over the ${MAX_EVENT_SIZE_BYTES} bytes one KurrentDB record can hold (data, metadata and type; the server refuses it whatever its MaxAppendEventSize)`,
+      `event ${event.type} is ${size} bytes, over the ${MAX_EVENT_SIZE_BYTES} bytes the ledger sends as one KurrentDB record (data, metadata and type; a record holds at most ${SERVER_MAX_RECORD_SIZE_BYTES} with its framing, whatever the server's MaxAppendEventSize)`,
     )
   }
   return jsonEvent({ id, type: event.type, data: event.data as Record<string, unknown>, metadata })
 }
 
 /**
- * Largest event the adapter sends, bytes (UTF-8 data and metadata JSON, plus twice the type's
+ * The most one KurrentDB record can hold, bytes (UTF-8 data and metadata JSON, plus twice the type's
  * length, as the server sizes a record: src/KurrentDB.Core/Data/Event.cs SizeOnDisk): the server's
- * TFConsts.EffectiveMaxLogRecordSize (16 MiB less 10,000 bytes). Past it the server refuses before
+ * TFConsts.EffectiveMaxLogRecordSize (16 MiB less 10,000 bytes), also the gRPC MaxReceiveMessageSize
+ * of its v1 Streams service, which bounds the whole message carrying the event. Past it the server refuses before
  * its MaxAppendEventSize check, in forms the client does not recognise ("Record is too big." as
  * BadRequest; over the gRPC MaxReceiveMessageSize, set to the same value in ClusterVNodeStartup.cs,
  * RESOURCE_EXHAUSTED, which also fails the other appends sharing the client's batchAppend call):
- * so it is refused here, as a size limit (HTTP 413), before anything is sent.
+ * so an event over MAX_EVENT_SIZE_BYTES is refused here, as a size limit (HTTP 413), before
+ * anything is sent.
  */
-export const MAX_EVENT_SIZE_BYTES = 16 * 1024 * 1024 - 10_000
+export const SERVER_MAX_RECORD_SIZE_BYTES = 16 * 1024 * 1024 - 10_000
+/** Bytes kept free below SERVER_MAX_RECORD_SIZE_BYTES for what the client's gRPC message carries
+ * besides data and metadata (event id, type and content type as map entries, correlation id, stream
+ * name, protobuf framing: dist/streams/appendToStream/batchAppend.js). */
+export const EVENT_FRAMING_MARGIN_BYTES = 4_096
+/** Largest event the adapter sends, bytes, sized as SERVER_MAX_RECORD_SIZE_BYTES says. */
+export const MAX_EVENT_SIZE_BYTES = SERVER_MAX_RECORD_SIZE_BYTES - EVENT_FRAMING_MARGIN_BYTES
 
 function isJsonObjectOrArray(value: unknown): boolean {
   return typeof value === 'object' && value !== null
