@@ -182,7 +182,7 @@ t.test('given an event the size pre-check accepts at its limit, when the client 
   const base = Buffer.byteLength(JSON.stringify({ s: '' })) + Buffer.byteLength(JSON.stringify(metadata)) + type.length * 2
   const data = { s: 'x'.repeat(MAX_EVENT_SIZE_BYTES - base) }
   const event = toEventData({ type, data, metadata: { actor: 'clerk', correlationId: metadata.correlationId } }, { deterministicIds: false, recordedAt: metadata.recordedAt })
-  t.pass('accepted by toEventData')
+  t.equal(event.type, type, 'accepted by toEventData (an event at the limit)')
 
   // As eventBatcher builds the request holding this event (its own request: it is over batchAppendSize).
   const message = new streamsPb.BatchAppendReq.ProposedMessage()

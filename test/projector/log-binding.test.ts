@@ -40,8 +40,9 @@ t.test('given a new read-model file, when it is opened on a log with events, the
   await accept(readModels, log)
   const [first] = await collect(log.readAll({ maxCount: 1 }))
   t.same(readModels.boundLog(), { id: first!.id, position: first!.position })
-  await accept(readModels, log)
-  t.pass('opened again on the same log: accepted')
+  await log.append('person-A', [{ type: 'Tested', data: { i: 3 } }], 2n)
+  t.equal(await accept(readModels, log).then(() => 'accepted'), 'accepted', 'opened again on the same, longer log: accepted')
+  t.same(readModels.boundLog(), { id: first!.id, position: first!.position }, 'the binding is unchanged')
 })
 
 t.test('given a file bound to log A, when it is opened on log B whose head is past its checkpoint, then the start is refused naming both first events', async (t) => {
