@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3'
 import { createLedger, type Ledger } from '../../src/bootstrap.js'
 import { systemAuthenticator } from '../../src/http/auth.js'
 import { loadConfig } from '../../src/config.js'
@@ -52,4 +53,23 @@ export async function caughtUp(ledger: Ledger): Promise<bigint> {
 export function storedDocs(rm: ReadModelStore): Map<string, string> {
   const rows = rm.db.prepare('SELECT projection, key, doc FROM read_models ORDER BY projection, key').all() as { projection: string; key: string; doc: string }[]
   return new Map(rows.map((r) => [`${r.projection}/${r.key}`, r.doc]))
+}
+
+/** Runs `edit` on the file with a connection of its own (an operator's, or a fault's, change). */
+export function editFile(file: string, edit: (db: Database.Database) => void): void {
+  const db = new Database(file)
+  try {
+    edit(db)
+  } finally {
+    db.close()
+  }
+}
+
+/** A document's text replaced with `text`, with a connection of its own (a damaged row).
+ * @throws Error when there is no such document. */
+export function damage(file: string, projection: string, key: string, text: string): void {
+  editFile(file, (db) => {
+    const changes = db.prepare('UPDATE read_models SET doc = ? WHERE projection = ? AND key = ?').run(text, projection, key).changes
+    if (changes !== 1) throw new Error(`no document ${projection}/${key}`)
+  })
 }

@@ -1,28 +1,16 @@
 import t from 'tap'
 import path from 'node:path'
-import Database from 'better-sqlite3'
 import { rebuildProjection } from '../../src/projector/rebuild.js'
 import { ReadModelStore } from '../../src/projector/read-model-store.js'
 import { personBalances, transfers } from '../../projections/index.js'
 import { employerId, personId, submission } from '../helpers/http.js'
-import { captureLogger, caughtUp, openService, post, seed } from '../helpers/read-side.js'
+import { captureLogger, caughtUp, openService, post, seed, damage } from '../helpers/read-side.js'
 
 /**
  * A damaged document fails its own reads and never stalls the others (issue #14). Before, a
  * document whose text was not JSON stopped the projector for everyone (every batch touching it
  * failed and was retried forever).
  */
-
-/** A document's text replaced with `text`, with a connection of its own (a damaged row). */
-function damage(file: string, projection: string, key: string, text: string): void {
-  const db = new Database(file)
-  try {
-    const changes = db.prepare('UPDATE read_models SET doc = ? WHERE projection = ? AND key = ?').run(text, projection, key).changes
-    if (changes !== 1) throw new Error(`no document ${projection}/${key}`)
-  } finally {
-    db.close()
-  }
-}
 
 t.test('a person document edited to invalid JSON: marked damaged, 503 on its reads, the others fold on, a rebuild cures it', async (t) => {
   const file = path.join(t.testdir(), 'ledger.sqlite')

@@ -5,22 +5,12 @@ import { rebuildProjection } from '../../src/projector/rebuild.js'
 import { ReadModelStore } from '../../src/projector/read-model-store.js'
 import { personBalances, poolBalances } from '../../projections/index.js'
 import { personId } from '../helpers/http.js'
-import { caughtUp, openService, post, seed } from '../helpers/read-side.js'
+import { caughtUp, openService, post, seed, editFile } from '../helpers/read-side.js'
 
 /**
  * The self-check after its review (issue #14): a document that missed events, a pool document
  * folded beyond the log's head, and marks found while the file was busy then cured by a rebuild.
  */
-
-/** Runs `edit` on the file with a connection of its own (an operator's, or a fault's, change). */
-function editFile(file: string, edit: (db: Database.Database) => void): void {
-  const db = new Database(file)
-  try {
-    edit(db)
-  } finally {
-    db.close()
-  }
-}
 
 t.test('a person document that missed events (its row put back to an older state, the checkpoint past them): a difference', async (t) => {
   const file = path.join(t.testdir(), 'ledger.sqlite')

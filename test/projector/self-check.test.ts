@@ -1,6 +1,5 @@
 import t from 'tap'
 import path from 'node:path'
-import Database from 'better-sqlite3'
 import { rebuildProjection } from '../../src/projector/rebuild.js'
 import { ReadModelStore } from '../../src/projector/read-model-store.js'
 import { poolBalances, personBalances } from '../../projections/index.js'
@@ -8,7 +7,7 @@ import { loadConfig } from '../../src/config.js'
 import { DEFAULT_READ_MODEL_CHECK_INTERVAL_MS } from '../../src/projector/self-check.js'
 import { maskCitizenId } from '../../src/domain/ids.js'
 import { employerId, personId, submission } from '../helpers/http.js'
-import { captureLogger, caughtUp, openService, post, seed } from '../helpers/read-side.js'
+import { captureLogger, caughtUp, openService, post, seed, editFile } from '../helpers/read-side.js'
 
 /**
  * Read models that check themselves (issue #14): a background pass refolds a sample of person (and
@@ -16,16 +15,6 @@ import { captureLogger, caughtUp, openService, post, seed } from '../helpers/rea
  * Before, an edited document was served and built upon, and a deleted pool document read as zeros;
  * only `audit replay` noticed.
  */
-
-/** Runs `edit` on the file with a connection of its own (an operator's, or a fault's, change). */
-function editFile(file: string, edit: (db: Database.Database) => void): void {
-  const db = new Database(file)
-  try {
-    edit(db)
-  } finally {
-    db.close()
-  }
-}
 
 t.test('the check interval: 60 s by default, 0 turns it off', async (t) => {
   t.equal(DEFAULT_READ_MODEL_CHECK_INTERVAL_MS, 60_000)

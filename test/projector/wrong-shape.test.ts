@@ -1,25 +1,13 @@
 import t from 'tap'
 import path from 'node:path'
-import Database from 'better-sqlite3'
 import { personBalances, poolBalances, transfers } from '../../projections/index.js'
 import { employerId, personId, submission } from '../helpers/http.js'
-import { captureLogger, caughtUp, openService, post, seed } from '../helpers/read-side.js'
+import { captureLogger, caughtUp, openService, post, seed, damage } from '../helpers/read-side.js'
 
 /**
  * A document that is JSON but not of its projection's shape (`{}`, `[]`) is damaged (issue #14
  * review). Before, the projector's fold threw on it and stalled for everyone, and its reads were 500.
  */
-
-/** A document's text replaced with `text`, with a connection of its own. */
-function damage(file: string, projection: string, key: string, text: string): void {
-  const db = new Database(file)
-  try {
-    const changes = db.prepare('UPDATE read_models SET doc = ? WHERE projection = ? AND key = ?').run(text, projection, key).changes
-    if (changes !== 1) throw new Error(`no document ${projection}/${key}`)
-  } finally {
-    db.close()
-  }
-}
 
 t.test('a person document `{}`: GET answers 503 read-model-damaged; the projector marks it, counts it, and folds the others on', async (t) => {
   const file = path.join(t.testdir(), 'ledger.sqlite')
